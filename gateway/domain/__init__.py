@@ -1,0 +1,1 @@
+"""The pure core: no I/O, the clock is passed in."""
