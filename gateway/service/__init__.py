@@ -1,0 +1,1 @@
+"""The service layer: the verification pipeline and, later, the handlers."""
