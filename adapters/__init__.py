@@ -1,0 +1,1 @@
+"""Everything that touches the outside world, each behind a port of `gateway`."""

@@ -1,0 +1,288 @@
+"""The `vt-gateway` command.
+
+Exit codes: 0 done or valid; 1 the input was checked and refused (rejected
+message, invalid file, contract problems); 2 the command could not run (usage,
+missing file, broken configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from adapters.crypto.keyfiles import (
+    add_public_key,
+    key_path,
+    public_key_entry,
+    read_private_key,
+    write_private_key,
+)
+from gateway.bootstrap import DEFAULT_RECEIVER, Core, Paths, load_core
+from gateway.contract_files import check_contracts, load_contracts
+from gateway.domain.contracts import Transport
+from gateway.domain.envelope import Envelope, parse_timestamp
+from gateway.domain.errors import ConfigurationError, GatewayError
+from gateway.domain.signatures import SigningKey, sign
+from gateway.resources import data_dir
+from gateway.service.pipeline import Accepted, verify_message
+from gateway.vectors import VECTORS_FILE, generate, render
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_CANNOT_RUN = 2
+
+DEV_CONTRACTS = Path("var/contracts")
+DEV_KEYS = Path("var/keys")
+DEV_KEY_LIFETIME = timedelta(days=365)
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        return command(args, sys.stdout)
+    except (GatewayError, OSError) as exc:
+        print(f"vt-gateway: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+
+
+# --- keys ---------------------------------------------------------------------
+
+
+def keys_generate(args: argparse.Namespace, out: TextIO) -> int:
+    """A new Ed25519 key for PARTY: private half to the keys folder, public half to its contract."""
+    contracts_dir: Path = args.contracts
+    contract_file = contracts_dir / f"{args.party}.toml"
+    contracts = load_contracts(contracts_dir)
+    contract = contracts.get(args.party)
+    if contract is None:
+        raise ConfigurationError(f"no contract for '{args.party}' in {contracts_dir}")
+    if contract.transport is Transport.EMAIL:
+        raise ConfigurationError(
+            f"'{args.party}' uses the e-mail transport and has no keys of its own: "
+            f"its messages are signed by '{contract.signed_by}'"
+        )
+    not_before = _now_or(args.not_before)
+    kid = args.kid or f"{args.party}-{not_before:%Y%m%d%H%M%S}"
+    if contract.key(kid) is not None:
+        raise ConfigurationError(f"'{args.party}' already has a key '{kid}'")
+    key = SigningKey.generate(kid)
+    path = key_path(args.keys, args.party, kid)
+    write_private_key(path, key)
+    not_after = parse_timestamp(args.not_after) if args.not_after else None
+    add_public_key(contract_file, public_key_entry(key, not_before=not_before, not_after=not_after))
+    print(
+        f"{args.party}: key {kid}; private key {path}; public key added to {contract_file}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def dev_init(args: argparse.Namespace, out: TextIO) -> int:
+    """Development setup: a copy of the contracts and a key for every party that signs."""
+    target: Path = args.contracts
+    if not target.exists():
+        shutil.copytree(
+            data_dir("contracts"), target, ignore=shutil.ignore_patterns("*.json", "*.md")
+        )
+        print(f"contracts copied to {target}", file=out)
+    contracts = load_contracts(target)
+    for contract in contracts:
+        if contract.transport is Transport.EMAIL or contract.keys:
+            continue
+        keys_args = argparse.Namespace(
+            party=contract.party,
+            contracts=target,
+            keys=args.keys,
+            kid=None,
+            not_before=None,
+            not_after=_iso(datetime.now(UTC) + DEV_KEY_LIFETIME),
+        )
+        keys_generate(keys_args, out)
+    return EXIT_OK
+
+
+# --- messages -----------------------------------------------------------------
+
+
+def sign_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Sign an envelope (JSON without `signature`) with a private key file."""
+    core = _core(args)
+    obj = _read_json(args.file)
+    obj.pop("signature", None)
+    problem = core.validator.first_problem({**obj, "signature": _PLACEHOLDER_SIGNATURE})
+    if problem is not None:
+        print(f"SCHEMA_INVALID {problem.pointer or '/'}: {problem.message}", file=out)
+        return EXIT_REFUSED
+    key = read_private_key(args.key, args.kid)
+    signed = sign(Envelope.from_json(obj), key)
+    json.dump(signed.to_json(), out, ensure_ascii=False, indent=2)
+    out.write("\n")
+    return EXIT_OK
+
+
+def verify_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The whole verification pipeline on a message file, as the gateway would run it."""
+    core = _core(args)
+    raw = args.file.read_bytes()
+    identity = args.transport_identity or _sender_of(raw)
+    now = parse_timestamp(args.now) if args.now else datetime.now(UTC)
+    outcome = verify_message(
+        raw, transport_identity=identity, now=now, verifier=core.verifier(args.receiver)
+    )
+    if isinstance(outcome, Accepted):
+        print(f"ACCEPTED {outcome.envelope.type} {outcome.envelope.id} {outcome.digest}", file=out)
+        return EXIT_OK
+    rejection = outcome.rejection
+    print(f"{rejection.code.value} {rejection.pointer or '/'}: {rejection.detail}", file=out)
+    return EXIT_REFUSED
+
+
+def validate_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Schema validation only, listing every problem (the reference validator)."""
+    core = _core(args)
+    problems = core.reference.problems(_read_json(args.file))
+    for problem in problems:
+        print(f"SCHEMA_INVALID {problem.pointer or '/'}: {problem.message}", file=out)
+    if problems:
+        return EXIT_REFUSED
+    print("valid", file=out)
+    return EXIT_OK
+
+
+# --- contracts ----------------------------------------------------------------
+
+
+def contracts_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Every problem of every contract file, with file and field."""
+    problems = check_contracts(args.directory)
+    for problem in problems:
+        print(f"{problem.file}: {problem.field or '/'}: {problem.message}", file=out)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=out)
+        return EXIT_REFUSED
+    print(f"contracts in {args.directory}: ok", file=out)
+    return EXIT_OK
+
+
+# --- test vectors -------------------------------------------------------------
+
+
+def vectors_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Write the test vectors file, or check that the committed one is current."""
+    core = load_core(Paths.defaults())
+    text = render(generate(core.contracts, data_dir("schemas") / "examples"))
+    target: Path = args.file
+    if args.action == "check":
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            print(f"{target} is not what `vt-gateway vectors generate` makes", file=out)
+            return EXIT_REFUSED
+        print(f"{target}: current", file=out)
+        return EXIT_OK
+    target.write_text(text, encoding="utf-8")
+    print(f"test vectors written to {target}", file=out)
+    return EXIT_OK
+
+
+# --- plumbing -----------------------------------------------------------------
+
+_PLACEHOLDER_SIGNATURE = {"alg": "Ed25519", "kid": "unsigned", "value": "A" * 86}
+
+
+def _core(args: argparse.Namespace) -> Core:
+    return load_core(Paths.defaults(contracts=args.contracts))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise ConfigurationError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{path} is not a JSON object")
+    return value
+
+
+def _sender_of(raw: bytes) -> str:
+    try:
+        sender = json.loads(raw).get("sender")
+    except (ValueError, AttributeError):
+        sender = None
+    return sender if isinstance(sender, str) else ""
+
+
+def _now_or(text: str | None) -> datetime:
+    return parse_timestamp(text) if text else datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vt-gateway", description="Handover messaging gateway of Veilig Thuis Gelderland-Zuid"
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    generate = keys.add_parser("generate", help="generate a key for PARTY")
+    generate.add_argument("party")
+    generate.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
+    generate.add_argument("--keys", type=Path, default=DEV_KEYS)
+    generate.add_argument("--kid")
+    generate.add_argument("--not-before", help="RFC 3339 UTC; default now")
+    generate.add_argument("--not-after", help="RFC 3339 UTC; default none")
+    generate.set_defaults(command=keys_generate)
+
+    dev = commands.add_parser("dev", help="development setup").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    init = dev.add_parser("init", help="copy the contracts and generate development keys")
+    init.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
+    init.add_argument("--keys", type=Path, default=DEV_KEYS)
+    init.set_defaults(command=dev_init)
+
+    for name, function, text in (
+        ("sign", sign_command, "sign an envelope file"),
+        ("verify", verify_command, "run the verification pipeline on a message file"),
+        ("validate", validate_command, "validate a message file against the schemas"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("file", type=Path)
+        sub.add_argument("--contracts", type=Path, help="contracts folder (default: committed)")
+        sub.set_defaults(command=function)
+        if name == "sign":
+            sub.add_argument("--key", type=Path, required=True, help="private key PEM file")
+            sub.add_argument("--kid", help="key id (default: the key file's name)")
+        if name == "verify":
+            sub.add_argument("--as", dest="transport_identity", help="transport identity")
+            sub.add_argument("--receiver", default=DEFAULT_RECEIVER)
+            sub.add_argument("--now", help="the verifier's clock, RFC 3339 UTC")
+
+    contracts = commands.add_parser("contracts", help="partner contracts").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    check = contracts.add_parser("check", help="check every contract file")
+    check.add_argument("directory", type=Path, nargs="?", default=data_dir("contracts"))
+    check.set_defaults(command=contracts_check)
+    vectors = commands.add_parser("vectors", help="test vectors for partner implementations")
+    vectors.add_argument("action", choices=["generate", "check"])
+    vectors.add_argument("--file", type=Path, default=data_dir("contracts") / VECTORS_FILE)
+    vectors.set_defaults(command=vectors_command)
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
