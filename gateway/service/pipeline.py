@@ -304,7 +304,8 @@ def _rejected(
         notify = transport_identity
     else:
         notify = None
-    if obj is not None and obj.get("type") in UNANSWERED_TYPES:
+    message_type = None if obj is None else obj.get("type")
+    if isinstance(message_type, str) and message_type in UNANSWERED_TYPES:
         notify = None
     if message_id is None:
         notify = None  # an error must reply to an id; without one, the dead letters keep it
