@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import rfc8785
@@ -35,6 +36,12 @@ def _member_order(name: str) -> bytes:
     return name.encode("utf-16-be")
 
 
+@lru_cache(maxsize=256)
+def _canonical_name(name: str) -> bytes:
+    """Member names repeat on every message (the envelope's own): canonicalised once each."""
+    return canonical_bytes(name)
+
+
 class CanonicalObject:
     """A JSON object canonicalised member by member, once."""
 
@@ -42,7 +49,7 @@ class CanonicalObject:
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
         self._members = {
-            name: canonical_bytes(name) + b":" + canonical_bytes(value)
+            name: _canonical_name(name) + b":" + canonical_bytes(value)
             for name, value in sorted(obj.items(), key=lambda item: _member_order(item[0]))
         }
 

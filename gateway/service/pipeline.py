@@ -118,7 +118,8 @@ def decode(raw: bytes) -> dict[str, Any]:
         raise PermanentError(ErrorCode.MALFORMED, f"message is not I-JSON: {_reason(exc)}") from exc
     if not isinstance(value, dict):
         raise PermanentError(ErrorCode.MALFORMED, "message is not a JSON object")
-    if _nesting(value) > MAX_NESTING:
+    # Fewer brackets than the limit cannot nest deeper than it: skip the walk.
+    if raw.count(b"{") + raw.count(b"[") > MAX_NESTING and _nesting(value) > MAX_NESTING:
         raise PermanentError(ErrorCode.MALFORMED, f"message is nested deeper than {MAX_NESTING}")
     return value
 
