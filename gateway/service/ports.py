@@ -1,0 +1,223 @@
+"""The ports the service layer needs from the outside world, as Protocols.
+
+The store is one unit of work per transaction: everything a message causes
+(its inbox row, its domain effect, the outbox rows of what it makes us send)
+is written together or not at all. Adapters translate their library's
+errors at the edge: a failure that may pass (database away, lock timeout)
+raises `TransientError`; a unique-key conflict on the inbox is a
+`DuplicateMessageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
+from gateway.domain.errors import GatewayError
+
+
+class DuplicateMessageError(GatewayError):
+    """The inbox already holds this (sender, id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as the gateway keeps it: its envelope's addressing, digest and bytes.
+
+    Unique on (sender, id). `raw` is the exact bytes as received or as sent
+    (a resend publishes the same bytes). `status` is the latest status.
+    """
+
+    id: str
+    sender: str
+    recipient: str
+    type: str
+    thread: str
+    reply_to: str | None
+    case_ref: str | None
+    gemeente: str | None
+    direction: Direction
+    digest: str
+    raw: bytes
+    sent_at: datetime
+    created_at: datetime
+    status: Status
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A message the gateway accepted: (sender, id) once, with its digest and our receipt's id."""
+
+    sender: str
+    message_id: str
+    digest: str
+    receipt_id: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A message to publish: which one, to whom, its bytes, and its outbox row."""
+
+    outbox_id: int
+    sender: str
+    message_id: str
+    recipient: str
+    type: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A deadline the gateway follows: what it is about, when it is due, the rule that made it."""
+
+    kind: TimerKind
+    subject_sender: str
+    subject_id: str
+    due_at: datetime
+    rule: str
+    attempt: int = 1
+    timer_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition staff must see: opened once, closed once, keyed by what it is about."""
+
+    key: str
+    detail: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    alert_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedMessage:
+    """A refused message, kept whole for inspection, with why."""
+
+    received_at: datetime
+    transport: str
+    transport_identity: str
+    code: str
+    detail: str
+    pointer: str
+    raw: bytes
+    message_id: str | None = None
+    sender: str | None = None
+    error_id: str | None = None  # the id of the `error` we sent back, if any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class MessageRepository(Protocol):
+    async def add(self, message: StoredMessage, change: StatusChange) -> None:
+        """Store a new message with its first status."""
+
+    async def record(self, sender: str, message_id: str, change: StatusChange) -> None:
+        """Append a status to a message's history and make it the current status."""
+
+    async def get(self, sender: str, message_id: str) -> StoredMessage | None: ...
+
+    async def find(self, message_id: str) -> Sequence[StoredMessage]:
+        """Every message with this id, whoever sent it."""
+
+    async def history(self, sender: str, message_id: str) -> Sequence[StatusChange]:
+        """The status history, oldest first."""
+
+    async def in_thread(self, thread: str) -> Sequence[StoredMessage]:
+        """The messages of a thread, oldest first."""
+
+    async def replies_to(self, message_id: str) -> Sequence[StoredMessage]:
+        """The messages whose reply_to is this id, oldest first."""
+
+    async def count_attempt(self, sender: str, message_id: str) -> int:
+        """Add one to the message's attempts and return the new count."""
+
+
+class Inbox(Protocol):
+    async def get(self, sender: str, message_id: str) -> InboxEntry | None: ...
+
+    async def add(self, entry: InboxEntry) -> None:
+        """Raises DuplicateMessageError when (sender, id) is already there."""
+
+
+class Outbox(Protocol):
+    async def enqueue(self, sender: str, message_id: str, at: datetime) -> None:
+        """Put a stored message in line for publishing (again, for a resend)."""
+
+    async def claim(
+        self, *, limit: int, now: datetime, lease: timedelta, claimer: str
+    ) -> Sequence[OutboxItem]:
+        """Rows nobody holds, oldest first, held for `lease` (SKIP LOCKED where it exists)."""
+
+    async def published(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Done with these rows."""
+
+    async def depth(self) -> int:
+        """Rows not yet published."""
+
+
+class Timers(Protocol):
+    async def schedule(self, timer: Timer) -> None: ...
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta, claimer: str
+    ) -> Sequence[Timer]:
+        """Due timers nobody holds, earliest first, held for `lease`."""
+
+    async def done(self, timer_id: int, at: datetime) -> None:
+        """The timer fired and its effect is written (same transaction)."""
+
+    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
+        """Cancel the pending timers of this kind for this message; how many."""
+
+    async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]: ...
+
+
+class Alerts(Protocol):
+    async def open(self, key: str, detail: str, at: datetime) -> bool:
+        """Open the alert unless one with this key is open; True when it opened now."""
+
+    async def close(self, key: str, at: datetime) -> bool:
+        """Close the open alert with this key; True when one was open."""
+
+    async def open_alerts(self) -> Sequence[Alert]: ...
+
+    async def all_alerts(self, key: str) -> Sequence[Alert]:
+        """Every alert with this key, open and closed, oldest first."""
+
+
+class Rejections(Protocol):
+    async def add(self, rejected: RejectedMessage) -> int:
+        """Keep a refused message; its row id."""
+
+    async def recent(self, limit: int) -> Sequence[RejectedMessage]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction's view of the store."""
+
+    messages: MessageRepository
+    inbox: Inbox
+    outbox: Outbox
+    timers: Timers
+    alerts: Alerts
+    rejections: Rejections
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work: committed when the block ends, rolled back when it raises."""
+
+    async def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    """The transport's publishing side, used by the outbox relay."""
+
+    async def publish(self, item: OutboxItem) -> None:
+        """Publish and wait for the broker's confirm; raise TransientError when it fails."""
