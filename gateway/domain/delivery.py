@@ -25,13 +25,14 @@ class Status(StrEnum):
     SENT = "sent"  # the broker confirmed the publish (level 1)
     DELIVERED = "delivered"  # the recipient's receipt arrived with the right digest (level 2)
     UNDELIVERABLE = "undeliverable"  # no receipt within the attempt limit
+    REFUSED = "refused"  # the recipient answered with a signed `error`
 
     @property
     def final(self) -> bool:
         return self in _FINAL
 
 
-_FINAL = frozenset({Status.RECEIVED, Status.DELIVERED, Status.UNDELIVERABLE})
+_FINAL = frozenset({Status.RECEIVED, Status.DELIVERED, Status.UNDELIVERABLE, Status.REFUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +42,25 @@ class StatusChange:
     status: Status
     at: datetime
     evidence: Mapping[str, str] = field(default_factory=dict)
+    closes: bool = False  # ends the message's life though the status alone would not
 
     @property
     def final(self) -> bool:
-        return self.status.final
+        """Final: nothing will change this message's status again."""
+        return self.status.final or self.closes
+
+
+UNANSWERED_TYPES = frozenset({"receipt", "error"})
+
+
+def expects_receipt(message_type: str) -> bool:
+    """Receipts and errors are never answered, not even by a receipt (PROTOCOL.md)."""
+    return message_type not in UNANSWERED_TYPES
+
+
+def sent(message_type: str, at: datetime, evidence: Mapping[str, str]) -> StatusChange:
+    """The broker confirmed the publish: final for a message that gets no receipt."""
+    return StatusChange(Status.SENT, at, evidence, closes=not expects_receipt(message_type))
 
 
 def next_attempt_due(sent_at: datetime, receipt_timeout: timedelta, attempt: int) -> datetime:

@@ -43,7 +43,10 @@ class Rejection:
     pointer: str = ""
 
     def as_body(self) -> dict[str, str]:
-        return {"code": self.code.value, "detail": self.detail, "pointer": self.pointer}
+        """The `error` body: one line of at most 300 characters, a printable pointer or none."""
+        detail = " ".join(self.detail.split())[:300] or self.code.value
+        pointer = self.pointer if self.pointer.isprintable() and len(self.pointer) <= 1000 else ""
+        return {"code": self.code.value, "detail": detail, "pointer": pointer}
 
 
 class GatewayError(Exception):

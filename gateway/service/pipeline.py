@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.domain.canonical import CanonicalObject, digest_of
 from gateway.domain.contracts import Contract, Contracts
+from gateway.domain.delivery import UNANSWERED_TYPES
 from gateway.domain.envelope import Envelope
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection
 from gateway.domain.signatures import signature_verifies
@@ -29,7 +30,6 @@ from gateway.service.validation import EnvelopeValidator
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NESTING = 32
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
-UNANSWERED_TYPES = frozenset({"receipt", "error"})
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

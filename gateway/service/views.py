@@ -1,0 +1,83 @@
+"""What VT's case system and staff may read about a message: status and evidence.
+
+A view names parties, types, times, digests and ids: the evidence of what
+happened. It never carries a body; the case system has its own copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.domain.envelope import format_timestamp
+from gateway.service.ports import Store, StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message, its status history, and the messages that answer it."""
+
+    message: StoredMessage
+    timeline: list[dict[str, Any]]
+    answers: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.message
+        return {
+            "id": m.id,
+            "type": m.type,
+            "sender": m.sender,
+            "recipient": m.recipient,
+            "thread": m.thread,
+            "reply_to": m.reply_to,
+            "case": {"ref": m.case_ref, "gemeente": m.gemeente} if m.case_ref else None,
+            "direction": m.direction.value,
+            "status": m.status.value,
+            "final": self.timeline[-1]["final"] if self.timeline else False,
+            "digest": m.digest,
+            "sent_at": format_timestamp(m.sent_at),
+            "attempts": m.attempts,
+            "timeline": self.timeline,
+            "answers": self.answers,
+        }
+
+
+async def message_view(store: Store, message_id: str, party: str) -> MessageView | None:
+    """The hub's view of a message it sent or received, by id."""
+    async with store.transaction() as uow:
+        candidates = [
+            m for m in await uow.messages.find(message_id) if party in (m.sender, m.recipient)
+        ]
+        if not candidates:
+            return None
+        message = candidates[0]
+        history = await uow.messages.history(message.sender, message.id)
+        replies = await uow.messages.replies_to(message.id)
+    timeline = [
+        {
+            "status": change.status.value,
+            "at": format_timestamp(change.at),
+            "final": change.final,
+            "evidence": dict(change.evidence),
+        }
+        for change in history
+    ]
+    answers = [
+        {
+            "id": reply.id,
+            "type": reply.type,
+            "sender": reply.sender,
+            "status": reply.status.value,
+            "sent_at": format_timestamp(reply.sent_at),
+            **({"digest": _receipt_digest(reply)} if reply.type == "receipt" else {}),
+        }
+        for reply in replies
+    ]
+    return MessageView(message, timeline, answers)
+
+
+def _receipt_digest(receipt: StoredMessage) -> str:
+    """The digest a receipt acknowledges: proof of what exactly the recipient got."""
+    body = json.loads(receipt.raw).get("body", {})
+    return str(body.get("digest", ""))
