@@ -43,7 +43,7 @@ def read_private_key(path: Path, kid: str | None = None) -> SigningKey:
     """A signing key from a PEM file; its kid is the file name unless given."""
     try:
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # TypeError: the file wants a password
         raise ConfigurationError(f"cannot read private key {path}: {type(exc).__name__}") from exc
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ConfigurationError(f"{path} is not an Ed25519 key")

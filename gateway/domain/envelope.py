@@ -18,15 +18,13 @@ from gateway import PROTOCOL_VERSION
 JsonObject = dict[str, Any]
 
 SIGNATURE_ALG = "Ed25519"
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with `Z` and millisecond precision: 2026-11-28T13:52:35.123Z."""
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    return f"{utc.strftime(_TIMESTAMP_FORMAT)}.{utc.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_timestamp(text: str) -> datetime:
