@@ -347,7 +347,8 @@ def _retry_window(data: Mapping[str, Any]) -> timedelta | None:
     timeout, limit = _duration(data.get("receipt_timeout")), data.get("attempt_limit")
     if timeout is None or not isinstance(limit, int) or isinstance(limit, bool):
         return None
-    return timeout * limit
+    # Waits double (PROTOCOL.md): attempt n goes out t * (2^(n-1) - 1) after the first.
+    return timeout * ((1 << (max(limit, 1) - 1)) - 1)
 
 
 def _cross_file_problems(
@@ -515,8 +516,8 @@ def _retry_problems(facts: list[_Facts], hub: _Facts) -> Iterator[ContractProble
             yield ContractProblem(
                 fact.file,
                 "/attempt_limit",
-                f"receipt_timeout x attempt_limit ({fact.retry_window}) exceeds the hub's "
-                f"max_age ({hub.max_age}): the last resends would be STALE",
+                f"the last resend goes out {fact.retry_window} after the first (waits double), "
+                f"beyond the hub's max_age ({hub.max_age}): it would be STALE",
             )
 
 

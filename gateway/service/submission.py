@@ -41,8 +41,11 @@ def routed_recipients(command: SubmitMessage, region: Region, hub: Hub) -> tuple
     if command.type in {"case.notice", "overdracht.notice"}:
         return (routing.lokaal_team(region, contracts, gemeente).party,)
     if command.type == "zorgmelding.forward":
-        if command.body.get("ontvanger_rol") == "politie":
+        role = command.body.get("ontvanger_rol")
+        if role == "politie":
             return (routing.police_unit(region, contracts, gemeente).party,)
+        if role == "bijzondere_zorg":
+            return (routing.confused_person_recipient(region, contracts, gemeente).party,)
         return (routing.lokaal_team(region, contracts, gemeente).party,)
     raise PermanentError(
         ErrorCode.UNKNOWN_RECIPIENT,
