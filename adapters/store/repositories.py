@@ -1,0 +1,522 @@
+"""The store's repositories on one open transaction's connection (SQLAlchemy Core).
+
+Each method is one or two indexed statements. Conflicts the caller must hear
+about (a (sender, id) stored twice, a second open alert) are inserted `ON
+CONFLICT DO NOTHING` and decided from what came back: a refused insert does
+not abort a PostgreSQL transaction, so the unit of work stays usable after a
+`DuplicateMessageError`, as it does on SQLite and in the fake.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.store.engine import translating
+from adapters.store.tables import (
+    alerts,
+    as_utc,
+    inbox,
+    message_status,
+    messages,
+    outbox,
+    rejected,
+    timers,
+)
+from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
+from gateway.service.ports import (
+    Alert,
+    DuplicateMessageError,
+    InboxEntry,
+    OutboxItem,
+    RejectedMessage,
+    StoredMessage,
+    Timer,
+)
+
+
+def _insert(connection: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of the connection's dialect, which knows ON CONFLICT."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _json(mapping: Mapping[str, str]) -> str:
+    return json.dumps(dict(mapping), ensure_ascii=False, sort_keys=True)
+
+
+def _strings(text: str) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads(text)
+    return loaded
+
+
+class SqlMessages:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def add(self, message: StoredMessage, change: StatusChange) -> None:
+        if message.status != change.status:
+            raise ValueError(
+                f"message status {message.status} is not its first status {change.status}"
+            )
+        insert = (
+            _insert(self._db, messages)
+            .values(
+                id=message.id,
+                sender=message.sender,
+                recipient=message.recipient,
+                type=message.type,
+                thread=message.thread,
+                reply_to=message.reply_to,
+                case_ref=message.case_ref,
+                gemeente=message.gemeente,
+                direction=message.direction.value,
+                digest=message.digest,
+                raw=message.raw,
+                sent_at=as_utc(message.sent_at),
+                created_at=as_utc(message.created_at),
+                status=change.status.value,
+                final=change.final,
+                attempts=message.attempts,
+            )
+            .on_conflict_do_nothing(index_elements=[messages.c.sender, messages.c.id])
+            .returning(messages.c.seq)
+        )
+        seq = (await self._db.execute(insert)).scalar_one_or_none()
+        if seq is None:
+            raise DuplicateMessageError(f"message ({message.sender}, {message.id}) is stored")
+        await self._append(seq, change)
+
+    @translating
+    async def record(self, sender: str, message_id: str, change: StatusChange) -> None:
+        at = as_utc(change.at)
+        # A final status never changes again: a later change joins the history as
+        # evidence (a resent receipt, a broker confirm that arrives after the
+        # receipt) and leaves the current status as it is.
+        seq = (
+            await self._db.execute(
+                update(messages)
+                .where(
+                    messages.c.sender == sender,
+                    messages.c.id == message_id,
+                    messages.c.final.is_(False),
+                )
+                .values(status=change.status.value, final=change.final)
+                .returning(messages.c.seq)
+            )
+        ).scalar_one_or_none()
+        if seq is None:
+            seq = await self._db.scalar(
+                select(messages.c.seq).where(
+                    messages.c.sender == sender, messages.c.id == message_id
+                )
+            )
+            if seq is None:
+                raise LookupError(f"no message ({sender}, {message_id})")
+        await self._append(seq, replace(change, at=at))
+
+    async def _append(self, seq: int, change: StatusChange) -> None:
+        await self._db.execute(
+            message_status.insert().values(
+                message_seq=seq,
+                status=change.status.value,
+                at=as_utc(change.at),
+                evidence=_json(change.evidence),
+                final=change.final,
+            )
+        )
+
+    @translating
+    async def get(self, sender: str, message_id: str) -> StoredMessage | None:
+        row = (
+            await self._db.execute(
+                select(messages).where(messages.c.sender == sender, messages.c.id == message_id)
+            )
+        ).one_or_none()
+        return None if row is None else _message(row)
+
+    @translating
+    async def find(self, message_id: str) -> Sequence[StoredMessage]:
+        return await self._messages(messages.c.id == message_id)
+
+    @translating
+    async def history(self, sender: str, message_id: str) -> Sequence[StatusChange]:
+        rows = await self._db.execute(
+            select(message_status)
+            .join(messages, messages.c.seq == message_status.c.message_seq)
+            .where(messages.c.sender == sender, messages.c.id == message_id)
+            .order_by(message_status.c.seq)
+        )
+        return [_change(Status(r.status), r.at, r.evidence, r.final) for r in rows]
+
+    @translating
+    async def in_thread(self, thread: str) -> Sequence[StoredMessage]:
+        return await self._messages(messages.c.thread == thread)
+
+    @translating
+    async def replies_to(self, message_id: str) -> Sequence[StoredMessage]:
+        return await self._messages(messages.c.reply_to == message_id)
+
+    async def _messages(self, condition: Any) -> list[StoredMessage]:
+        rows = await self._db.execute(
+            select(messages).where(condition).order_by(messages.c.created_at, messages.c.seq)
+        )
+        return [_message(row) for row in rows]
+
+    @translating
+    async def count_attempt(self, sender: str, message_id: str) -> int:
+        attempts = (
+            await self._db.execute(
+                update(messages)
+                .where(messages.c.sender == sender, messages.c.id == message_id)
+                .values(attempts=messages.c.attempts + 1)
+                .returning(messages.c.attempts)
+            )
+        ).scalar_one_or_none()
+        if attempts is None:
+            raise LookupError(f"no message ({sender}, {message_id})")
+        return int(attempts)
+
+
+def _change(status: Status, at: datetime, evidence: str, final: bool) -> StatusChange:
+    """A stored change: `closes` is what made it final beyond its status."""
+    return StatusChange(status, at, _strings(evidence), closes=final and not status.final)
+
+
+def _message(row: Row[Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        sender=row.sender,
+        recipient=row.recipient,
+        type=row.type,
+        thread=row.thread,
+        reply_to=row.reply_to,
+        case_ref=row.case_ref,
+        gemeente=row.gemeente,
+        direction=Direction(row.direction),
+        digest=row.digest,
+        raw=bytes(row.raw),
+        sent_at=row.sent_at,
+        created_at=row.created_at,
+        status=Status(row.status),
+        attempts=row.attempts,
+    )
+
+
+class SqlInbox:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def get(self, sender: str, message_id: str) -> InboxEntry | None:
+        row = (
+            await self._db.execute(
+                select(inbox).where(inbox.c.sender == sender, inbox.c.message_id == message_id)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return InboxEntry(row.sender, row.message_id, row.digest, row.receipt_id, row.received_at)
+
+    @translating
+    async def add(self, entry: InboxEntry) -> None:
+        added = (
+            await self._db.execute(
+                _insert(self._db, inbox)
+                .values(
+                    sender=entry.sender,
+                    message_id=entry.message_id,
+                    digest=entry.digest,
+                    receipt_id=entry.receipt_id,
+                    received_at=as_utc(entry.received_at),
+                )
+                .on_conflict_do_nothing(index_elements=[inbox.c.sender, inbox.c.message_id])
+                .returning(inbox.c.sender)
+            )
+        ).scalar_one_or_none()
+        if added is None:
+            raise DuplicateMessageError(f"inbox holds ({entry.sender}, {entry.message_id})")
+
+
+class SqlOutbox:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def enqueue(self, sender: str, message_id: str, at: datetime) -> None:
+        at = as_utc(at)
+        seq = await self._db.scalar(
+            select(messages.c.seq).where(messages.c.sender == sender, messages.c.id == message_id)
+        )
+        if seq is None:
+            raise LookupError(f"no message ({sender}, {message_id}) to enqueue")
+        await self._db.execute(outbox.insert().values(message_seq=seq, enqueued_at=at))
+
+    @translating
+    async def claim(
+        self, *, limit: int, now: datetime, lease: timedelta, claimer: str
+    ) -> Sequence[OutboxItem]:
+        now = as_utc(now)
+        if limit <= 0:
+            return []
+        rows = (
+            await self._db.execute(
+                select(
+                    outbox.c.id,
+                    messages.c.sender,
+                    messages.c.id.label("message_id"),
+                    messages.c.recipient,
+                    messages.c.type,
+                    messages.c.raw,
+                )
+                .join(messages, messages.c.seq == outbox.c.message_seq)
+                .where(
+                    outbox.c.published_at.is_(None),
+                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now),
+                )
+                .order_by(outbox.c.enqueued_at, outbox.c.id)
+                .limit(limit)
+                .with_for_update(of=outbox, skip_locked=True)  # nothing on SQLite: one writer
+            )
+        ).all()
+        if not rows:
+            return []
+        await self._db.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([row.id for row in rows]))
+            .values(claimed_by=claimer, claimed_until=now + lease)
+        )
+        return [
+            OutboxItem(r.id, r.sender, r.message_id, r.recipient, r.type, bytes(r.raw))
+            for r in rows
+        ]
+
+    @translating
+    async def published(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        at = as_utc(at)
+        if not outbox_ids:
+            return
+        await self._db.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(outbox_ids)), outbox.c.published_at.is_(None))
+            .values(published_at=at)
+        )
+
+    @translating
+    async def depth(self) -> int:
+        count = await self._db.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+        return int(count or 0)
+
+
+_pending = timers.c.fired_at.is_(None) & timers.c.cancelled_at.is_(None)
+
+
+class SqlTimers:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def schedule(self, timer: Timer) -> None:
+        await self._db.execute(
+            timers.insert().values(
+                kind=timer.kind.value,
+                subject_sender=timer.subject_sender,
+                subject_id=timer.subject_id,
+                due_at=as_utc(timer.due_at),
+                rule=timer.rule,
+                attempt=timer.attempt,
+            )
+        )
+
+    @translating
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta, claimer: str
+    ) -> Sequence[Timer]:
+        now = as_utc(now)
+        if limit <= 0:
+            return []
+        rows = (
+            await self._db.execute(
+                select(timers)
+                .where(
+                    _pending,
+                    timers.c.due_at <= now,
+                    or_(timers.c.claimed_until.is_(None), timers.c.claimed_until <= now),
+                )
+                .order_by(timers.c.due_at, timers.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # nothing on SQLite: one writer
+            )
+        ).all()
+        if not rows:
+            return []
+        await self._db.execute(
+            update(timers)
+            .where(timers.c.id.in_([row.id for row in rows]))
+            .values(claimed_by=claimer, claimed_until=now + lease)
+        )
+        return [_timer(row) for row in rows]
+
+    @translating
+    async def done(self, timer_id: int, at: datetime) -> None:
+        at = as_utc(at)
+        found = await self._db.scalar(select(timers.c.id).where(timers.c.id == timer_id))
+        if found is None:
+            raise LookupError(f"no timer {timer_id}")
+        await self._db.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.fired_at.is_(None))
+            .values(fired_at=at)
+        )
+
+    @translating
+    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
+        # The port gives no time; the moment of cancelling is the wall clock's.
+        cancelled = await self._db.execute(
+            update(timers)
+            .where(
+                timers.c.subject_sender == subject_sender,
+                timers.c.subject_id == subject_id,
+                timers.c.kind == kind.value,
+                _pending,
+            )
+            .values(cancelled_at=datetime.now(UTC))
+            .returning(timers.c.id)
+        )
+        return len(cancelled.all())
+
+    @translating
+    async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]:
+        rows = await self._db.execute(
+            select(timers)
+            .where(
+                timers.c.subject_sender == subject_sender,
+                timers.c.subject_id == subject_id,
+                _pending,
+            )
+            .order_by(timers.c.due_at, timers.c.id)
+        )
+        return [_timer(row) for row in rows]
+
+
+def _timer(row: Row[Any]) -> Timer:
+    return Timer(
+        kind=TimerKind(row.kind),
+        subject_sender=row.subject_sender,
+        subject_id=row.subject_id,
+        due_at=row.due_at,
+        rule=row.rule,
+        attempt=row.attempt,
+        timer_id=row.id,
+    )
+
+
+class SqlAlerts:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def open(self, key: str, detail: str, at: datetime) -> bool:
+        opened = (
+            await self._db.execute(
+                _insert(self._db, alerts)
+                .values(key=key, detail=detail, opened_at=as_utc(at))
+                .on_conflict_do_nothing(
+                    index_elements=[alerts.c.key], index_where=alerts.c.closed_at.is_(None)
+                )
+                .returning(alerts.c.id)
+            )
+        ).scalar_one_or_none()
+        return opened is not None
+
+    @translating
+    async def close(self, key: str, at: datetime) -> bool:
+        closed = (
+            await self._db.execute(
+                update(alerts)
+                .where(alerts.c.key == key, alerts.c.closed_at.is_(None))
+                .values(closed_at=as_utc(at))
+                .returning(alerts.c.id)
+            )
+        ).all()
+        return bool(closed)
+
+    @translating
+    async def open_alerts(self) -> Sequence[Alert]:
+        return await self._alerts(alerts.c.closed_at.is_(None))
+
+    @translating
+    async def all_alerts(self, key: str) -> Sequence[Alert]:
+        return await self._alerts(alerts.c.key == key)
+
+    async def _alerts(self, condition: Any) -> list[Alert]:
+        rows = await self._db.execute(
+            select(alerts).where(condition).order_by(alerts.c.opened_at, alerts.c.id)
+        )
+        return [Alert(r.key, r.detail, r.opened_at, r.closed_at, r.id) for r in rows]
+
+
+class SqlRejections:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def add(self, rejected_message: RejectedMessage) -> int:
+        r = rejected_message
+        row_id = (
+            await self._db.execute(
+                rejected.insert()
+                .values(
+                    received_at=as_utc(r.received_at),
+                    transport=r.transport,
+                    transport_identity=r.transport_identity,
+                    code=r.code,
+                    detail=r.detail,
+                    pointer=r.pointer,
+                    raw=r.raw,
+                    message_id=r.message_id,
+                    sender=r.sender,
+                    error_id=r.error_id,
+                    headers=_json(r.headers),
+                )
+                .returning(rejected.c.id)
+            )
+        ).scalar_one()
+        return int(row_id)
+
+    @translating
+    async def recent(self, limit: int) -> Sequence[RejectedMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._db.execute(
+            select(rejected)
+            .order_by(rejected.c.received_at.desc(), rejected.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            RejectedMessage(
+                received_at=r.received_at,
+                transport=r.transport,
+                transport_identity=r.transport_identity,
+                code=r.code,
+                detail=r.detail,
+                pointer=r.pointer,
+                raw=bytes(r.raw),
+                message_id=r.message_id,
+                sender=r.sender,
+                error_id=r.error_id,
+                headers=_strings(r.headers),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,213 @@
+"""The store's schema as SQLAlchemy Core tables: one schema for SQLite and PostgreSQL.
+
+Every time is a timezone-aware UTC `datetime` in Python. PostgreSQL keeps it as
+`timestamptz`; SQLite has no time type, so `UtcDateTime` writes it as UTC text
+of fixed width (which sorts and compares as time does) and reads it back as
+aware UTC. The migrations in `migrations/versions` create exactly this schema
+(a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# A 64-bit surrogate key that is SQLite's rowid there (only INTEGER PRIMARY KEY is).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Identifiers of the protocol (party ids, message ids, types) are short ASCII.
+Ident = String(200)
+
+
+def as_utc(value: datetime) -> datetime:
+    """The same moment as an aware UTC datetime; a naive one is refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the store keeps aware UTC times")
+    return value.astimezone(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime in, an aware UTC datetime out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = as_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", RowId, primary_key=True),
+    Column("id", Ident, nullable=False),
+    Column("sender", Ident, nullable=False),
+    Column("recipient", Ident, nullable=False),
+    Column("type", Ident, nullable=False),
+    Column("thread", Ident, nullable=False),
+    Column("reply_to", Ident),
+    Column("case_ref", Ident),
+    Column("gemeente", String(16)),
+    Column("direction", String(8), nullable=False),
+    Column("digest", String(128), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    UniqueConstraint("sender", "id"),
+    Index("ix_messages_id", "id"),
+    Index("ix_messages_thread_created_at", "thread", "created_at"),
+    Index("ix_messages_reply_to", "reply_to"),
+    Index("ix_messages_status_created_at", "status", "created_at"),
+)
+
+message_status = Table(
+    "message_status",
+    metadata,
+    Column("seq", RowId, primary_key=True),
+    Column(
+        "message_seq",
+        RowId,
+        ForeignKey("messages.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("status", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON object of strings
+    Column("final", Boolean, nullable=False),
+    Index("ix_message_status_message_seq_seq", "message_seq", "seq"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("sender", Ident, primary_key=True),
+    Column("message_id", Ident, primary_key=True),
+    Column("digest", String(128), nullable=False),
+    Column("receipt_id", Ident),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column(
+        "message_seq",
+        RowId,
+        ForeignKey("messages.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("enqueued_at", UtcDateTime, nullable=False),
+    Column("claimed_by", Ident),
+    Column("claimed_until", UtcDateTime),
+    Column("published_at", UtcDateTime),
+    Index("ix_outbox_message_seq", "message_seq"),
+)
+
+# The relay's queue: only what is still to publish, in its order.
+_unpublished = outbox.c.published_at.is_(None)
+Index(
+    "ix_outbox_unpublished",
+    outbox.c.enqueued_at,
+    outbox.c.id,
+    postgresql_where=_unpublished,
+    sqlite_where=_unpublished,
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject_sender", Ident, nullable=False),
+    Column("subject_id", Ident, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("claimed_by", Ident),
+    Column("claimed_until", UtcDateTime),
+    Column("fired_at", UtcDateTime),
+    Column("cancelled_at", UtcDateTime),
+    Index("ix_timers_subject", "subject_sender", "subject_id", "kind"),
+)
+
+# The scheduler's queue: only pending timers, by when they are due.
+_pending = timers.c.fired_at.is_(None) & timers.c.cancelled_at.is_(None)
+Index(
+    "ix_timers_pending_due_at",
+    timers.c.due_at,
+    timers.c.id,
+    postgresql_where=_pending,
+    sqlite_where=_pending,
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("key", Ident, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Index("ix_alerts_key_opened_at", "key", "opened_at"),
+)
+
+# At most one open alert per key; `Alerts.open` inserts against it ON CONFLICT DO NOTHING.
+_open = alerts.c.closed_at.is_(None)
+Index("uq_alerts_open_key", alerts.c.key, unique=True, postgresql_where=_open, sqlite_where=_open)
+
+rejected = Table(
+    "rejected",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("transport", String(32), nullable=False),
+    Column("transport_identity", Text, nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("pointer", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("message_id", Text),
+    Column("sender", Text),
+    Column("error_id", Ident),
+    Column("headers", Text, nullable=False),  # JSON object of strings
+    Index("ix_rejected_received_at", "received_at"),
+)

@@ -1,0 +1,420 @@
+"""An in-memory store with the SQL store's semantics, proved by the shared contract suite.
+
+One transaction at a time (like SQLite's single writer): a transaction works
+on a copy of the state, which replaces the state when the block ends and is
+dropped when it raises. Rows are frozen dataclasses, so copying the tables'
+dicts is enough to stage a transaction's changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from gateway.domain.delivery import StatusChange, TimerKind
+from gateway.domain.errors import TransientError
+from gateway.service.ports import (
+    Alert,
+    Alerts,
+    DuplicateMessageError,
+    Inbox,
+    InboxEntry,
+    MessageRepository,
+    Outbox,
+    OutboxItem,
+    RejectedMessage,
+    Rejections,
+    StoredMessage,
+    Timer,
+    Timers,
+    UnitOfWork,
+)
+
+Key = tuple[str, str]  # (sender, message id)
+T = TypeVar("T")
+
+
+def as_utc(value: datetime) -> datetime:
+    """The same moment as an aware UTC datetime; a naive one is refused (as the SQL store does)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the store keeps aware UTC times")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _MessageRow:
+    seq: int
+    message: StoredMessage
+    final: bool
+    history: tuple[StatusChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _OutboxRow:
+    id: int
+    key: Key
+    enqueued_at: datetime
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _TimerRow:
+    timer: Timer  # with its timer_id
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    fired_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.fired_at is None and self.cancelled_at is None
+
+
+@dataclass(slots=True)
+class _State:
+    messages: dict[Key, _MessageRow] = field(default_factory=dict)
+    inbox: dict[Key, InboxEntry] = field(default_factory=dict)
+    outbox: dict[int, _OutboxRow] = field(default_factory=dict)
+    timers: dict[int, _TimerRow] = field(default_factory=dict)
+    alerts: dict[int, Alert] = field(default_factory=dict)
+    rejected: dict[int, RejectedMessage] = field(default_factory=dict)
+    last_id: int = 0  # one sequence for every table: ids are unique and increasing
+
+    def copy(self) -> _State:
+        return _State(
+            dict(self.messages),
+            dict(self.inbox),
+            dict(self.outbox),
+            dict(self.timers),
+            dict(self.alerts),
+            dict(self.rejected),
+            self.last_id,
+        )
+
+    def next_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+
+class _Transaction:
+    """The state a unit of work sees, until its block ends."""
+
+    def __init__(self, state: _State) -> None:
+        self._state: _State | None = state
+
+    @property
+    def state(self) -> _State:
+        if self._state is None:
+            raise RuntimeError("the transaction of this unit of work has ended")
+        return self._state
+
+    def end(self) -> None:
+        self._state = None
+
+
+def _kept(change: StatusChange) -> StatusChange:
+    """A change as the store gives it back: UTC, its evidence a dict, `closes` only when needed."""
+    return replace(
+        change,
+        at=as_utc(change.at),
+        evidence=dict(change.evidence),
+        closes=change.final and not change.status.final,
+    )
+
+
+def _oldest_first(rows: Iterable[_MessageRow]) -> list[StoredMessage]:
+    return [r.message for r in sorted(rows, key=lambda r: (r.message.created_at, r.seq))]
+
+
+def _first(rows: Iterable[T], limit: int, key: Callable[[T], tuple[datetime, int]]) -> list[T]:
+    return sorted(rows, key=key)[: max(limit, 0)]
+
+
+class MemoryMessages:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, message: StoredMessage, change: StatusChange) -> None:
+        if message.status != change.status:
+            raise ValueError(
+                f"message status {message.status} is not its first status {change.status}"
+            )
+        change = _kept(change)
+        message = replace(
+            message, sent_at=as_utc(message.sent_at), created_at=as_utc(message.created_at)
+        )
+        state = self._tx.state
+        key = (message.sender, message.id)
+        if key in state.messages:
+            raise DuplicateMessageError(f"message ({message.sender}, {message.id}) is stored")
+        state.messages[key] = _MessageRow(state.next_id(), message, change.final, (change,))
+
+    async def record(self, sender: str, message_id: str, change: StatusChange) -> None:
+        change = _kept(change)
+        row = self._row(sender, message_id)
+        if row.final:  # a final status never changes again: the change is only evidence
+            updated = replace(row, history=(*row.history, change))
+        else:
+            message = replace(row.message, status=change.status)
+            updated = replace(row, message=message, final=change.final)
+            updated = replace(updated, history=(*row.history, change))
+        self._tx.state.messages[(sender, message_id)] = updated
+
+    async def get(self, sender: str, message_id: str) -> StoredMessage | None:
+        row = self._tx.state.messages.get((sender, message_id))
+        return None if row is None else row.message
+
+    async def find(self, message_id: str) -> Sequence[StoredMessage]:
+        return _oldest_first(
+            r for r in self._tx.state.messages.values() if r.message.id == message_id
+        )
+
+    async def history(self, sender: str, message_id: str) -> Sequence[StatusChange]:
+        row = self._tx.state.messages.get((sender, message_id))
+        return [] if row is None else list(row.history)
+
+    async def in_thread(self, thread: str) -> Sequence[StoredMessage]:
+        return _oldest_first(
+            r for r in self._tx.state.messages.values() if r.message.thread == thread
+        )
+
+    async def replies_to(self, message_id: str) -> Sequence[StoredMessage]:
+        return _oldest_first(
+            r for r in self._tx.state.messages.values() if r.message.reply_to == message_id
+        )
+
+    async def count_attempt(self, sender: str, message_id: str) -> int:
+        row = self._row(sender, message_id)
+        attempts = row.message.attempts + 1
+        message = replace(row.message, attempts=attempts)
+        self._tx.state.messages[(sender, message_id)] = replace(row, message=message)
+        return attempts
+
+    def _row(self, sender: str, message_id: str) -> _MessageRow:
+        row = self._tx.state.messages.get((sender, message_id))
+        if row is None:
+            raise LookupError(f"no message ({sender}, {message_id})")
+        return row
+
+
+class MemoryInbox:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def get(self, sender: str, message_id: str) -> InboxEntry | None:
+        return self._tx.state.inbox.get((sender, message_id))
+
+    async def add(self, entry: InboxEntry) -> None:
+        entry = replace(entry, received_at=as_utc(entry.received_at))
+        key = (entry.sender, entry.message_id)
+        if key in self._tx.state.inbox:
+            raise DuplicateMessageError(f"inbox holds ({entry.sender}, {entry.message_id})")
+        self._tx.state.inbox[key] = entry
+
+
+def _claimable(claimed_until: datetime | None, now: datetime) -> bool:
+    return claimed_until is None or claimed_until <= now
+
+
+class MemoryOutbox:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def enqueue(self, sender: str, message_id: str, at: datetime) -> None:
+        at = as_utc(at)
+        state = self._tx.state
+        if (sender, message_id) not in state.messages:
+            raise LookupError(f"no message ({sender}, {message_id}) to enqueue")
+        row_id = state.next_id()
+        state.outbox[row_id] = _OutboxRow(row_id, (sender, message_id), at)
+
+    async def claim(
+        self, *, limit: int, now: datetime, lease: timedelta, claimer: str
+    ) -> Sequence[OutboxItem]:
+        now = as_utc(now)
+        state = self._tx.state
+        free = (
+            r
+            for r in state.outbox.values()
+            if r.published_at is None and _claimable(r.claimed_until, now)
+        )
+        items = []
+        for row in _first(free, limit, key=lambda r: (r.enqueued_at, r.id)):
+            state.outbox[row.id] = replace(row, claimed_by=claimer, claimed_until=now + lease)
+            message = state.messages[row.key].message
+            items.append(
+                OutboxItem(
+                    row.id, message.sender, message.id, message.recipient, message.type, message.raw
+                )
+            )
+        return items
+
+    async def published(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        at = as_utc(at)
+        state = self._tx.state
+        for row_id in outbox_ids:
+            row = state.outbox.get(row_id)
+            if row is not None and row.published_at is None:
+                state.outbox[row_id] = replace(row, published_at=at)
+
+    async def depth(self) -> int:
+        return sum(1 for r in self._tx.state.outbox.values() if r.published_at is None)
+
+
+class MemoryTimers:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def schedule(self, timer: Timer) -> None:
+        state = self._tx.state
+        row_id = state.next_id()
+        state.timers[row_id] = _TimerRow(
+            replace(timer, due_at=as_utc(timer.due_at), timer_id=row_id)
+        )
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta, claimer: str
+    ) -> Sequence[Timer]:
+        now = as_utc(now)
+        state = self._tx.state
+        due = (
+            r
+            for r in state.timers.values()
+            if r.pending and r.timer.due_at <= now and _claimable(r.claimed_until, now)
+        )
+        claimed = _first(due, limit, key=lambda r: (r.timer.due_at, r.timer.timer_id or 0))
+        for row in claimed:
+            state.timers[row.timer.timer_id or 0] = replace(
+                row, claimed_by=claimer, claimed_until=now + lease
+            )
+        return [row.timer for row in claimed]
+
+    async def done(self, timer_id: int, at: datetime) -> None:
+        at = as_utc(at)
+        row = self._tx.state.timers.get(timer_id)
+        if row is None:
+            raise LookupError(f"no timer {timer_id}")
+        if row.fired_at is None:
+            self._tx.state.timers[timer_id] = replace(row, fired_at=at)
+
+    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
+        state = self._tx.state
+        now = datetime.now(UTC)  # the port gives no time, as in the SQL store
+        cancelled = [
+            row
+            for row in state.timers.values()
+            if row.pending
+            and row.timer.kind == kind
+            and (row.timer.subject_sender, row.timer.subject_id) == (subject_sender, subject_id)
+        ]
+        for row in cancelled:
+            state.timers[row.timer.timer_id or 0] = replace(row, cancelled_at=now)
+        return len(cancelled)
+
+    async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]:
+        rows = [
+            row
+            for row in self._tx.state.timers.values()
+            if row.pending
+            and (row.timer.subject_sender, row.timer.subject_id) == (subject_sender, subject_id)
+        ]
+        return [
+            r.timer for r in sorted(rows, key=lambda r: (r.timer.due_at, r.timer.timer_id or 0))
+        ]
+
+
+class MemoryAlerts:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def open(self, key: str, detail: str, at: datetime) -> bool:
+        at = as_utc(at)
+        state = self._tx.state
+        if any(a.key == key and a.closed_at is None for a in state.alerts.values()):
+            return False
+        alert_id = state.next_id()
+        state.alerts[alert_id] = Alert(key, detail, at, None, alert_id)
+        return True
+
+    async def close(self, key: str, at: datetime) -> bool:
+        at = as_utc(at)
+        state = self._tx.state
+        for alert_id, alert in state.alerts.items():
+            if alert.key == key and alert.closed_at is None:
+                state.alerts[alert_id] = replace(alert, closed_at=at)
+                return True
+        return False
+
+    async def open_alerts(self) -> Sequence[Alert]:
+        return self._sorted(a for a in self._tx.state.alerts.values() if a.closed_at is None)
+
+    async def all_alerts(self, key: str) -> Sequence[Alert]:
+        return self._sorted(a for a in self._tx.state.alerts.values() if a.key == key)
+
+    @staticmethod
+    def _sorted(alerts: Iterable[Alert]) -> list[Alert]:
+        return sorted(alerts, key=lambda a: (a.opened_at, a.alert_id or 0))
+
+
+class MemoryRejections:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, rejected: RejectedMessage) -> int:
+        state = self._tx.state
+        row_id = state.next_id()
+        state.rejected[row_id] = replace(
+            rejected, received_at=as_utc(rejected.received_at), headers=dict(rejected.headers)
+        )
+        return row_id
+
+    async def recent(self, limit: int) -> Sequence[RejectedMessage]:
+        newest = sorted(
+            self._tx.state.rejected.items(),
+            key=lambda item: (item[1].received_at, item[0]),
+            reverse=True,
+        )
+        return [rejected for _, rejected in newest[: max(limit, 0)]]
+
+
+class MemoryUnitOfWork:
+    def __init__(self, tx: _Transaction) -> None:
+        self.messages: MessageRepository = MemoryMessages(tx)
+        self.inbox: Inbox = MemoryInbox(tx)
+        self.outbox: Outbox = MemoryOutbox(tx)
+        self.timers: Timers = MemoryTimers(tx)
+        self.alerts: Alerts = MemoryAlerts(tx)
+        self.rejections: Rejections = MemoryRejections(tx)
+
+
+class MemoryStore:
+    """The `Store` port in memory: one transaction at a time, staged, applied on commit."""
+
+    def __init__(self, *, lock_timeout: float = 5.0) -> None:
+        self._state = _State()
+        self._lock = asyncio.Lock()
+        self._lock_timeout = lock_timeout
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        try:
+            await asyncio.wait_for(self._lock.acquire(), self._lock_timeout)
+        except TimeoutError as error:
+            # As SQLite's busy timeout: another transaction holds the store too long.
+            raise TransientError("memory store is locked by another transaction") from error
+        tx = _Transaction(self._state.copy())
+        try:
+            yield MemoryUnitOfWork(tx)
+            self._state = tx.state
+        finally:
+            tx.end()
+            self._lock.release()
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,663 @@
+"""The Store port's rules, one suite run against the fake, SQLite and PostgreSQL.
+
+`StoreContract` holds the tests; each `Test...Store` class below gives it a
+`store` fixture. What passes here for `MemoryStore` is what the unit tests
+may rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from adapters.store import SqlStore, migrate, open_store
+from adapters.store.engine import create_engine
+from adapters.store.tables import metadata
+from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
+from gateway.domain.errors import TransientError
+from gateway.service.ports import (
+    DuplicateMessageError,
+    InboxEntry,
+    RejectedMessage,
+    Store,
+    StoredMessage,
+    Timer,
+)
+from tests.fakes.store import MemoryStore
+
+NOW = datetime(2026, 11, 28, 11, 0, 0, 123456, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+SECOND = timedelta(seconds=1)
+HUB = "vt-gz"
+
+
+def message(
+    message_id: str,
+    *,
+    sender: str = HUB,
+    recipient: str = "jbg",
+    thread: str = "thread-1",
+    reply_to: str | None = None,
+    created_at: datetime = NOW,
+    status: Status = Status.QUEUED,
+) -> StoredMessage:
+    return StoredMessage(
+        id=message_id,
+        sender=sender,
+        recipient=recipient,
+        type="enrichment.request",
+        thread=thread,
+        reply_to=reply_to,
+        case_ref="VT-2026-0001",
+        gemeente="GM0281",
+        direction=Direction.OUT if sender == HUB else Direction.IN,
+        digest="sha256:" + "ab" * 32,
+        raw=f'{{"id":"{message_id}"}}'.encode(),
+        sent_at=created_at - SECOND,
+        created_at=created_at,
+        status=status,
+    )
+
+
+async def stored(store: Store, *messages: StoredMessage) -> None:
+    async with store.transaction() as uow:
+        for m in messages:
+            await uow.messages.add(m, StatusChange(m.status, m.created_at, {"by": "test"}))
+
+
+async def queued(store: Store, count: int, start: datetime = NOW) -> list[str]:
+    """`count` stored messages in the outbox, enqueued one second apart, oldest first."""
+    ids = [f"m{n}" for n in range(count)]
+    async with store.transaction() as uow:
+        for n, message_id in enumerate(ids):
+            at = start + n * SECOND
+            await uow.messages.add(
+                message(message_id, created_at=at), StatusChange(Status.QUEUED, at)
+            )
+            await uow.outbox.enqueue(HUB, message_id, at)
+    return ids
+
+
+async def claim(store: Store, claimer: str, now: datetime = NOW, limit: int = 10) -> list[str]:
+    async with store.transaction() as uow:
+        items = await uow.outbox.claim(limit=limit, now=now, lease=LEASE, claimer=claimer)
+    return [item.message_id for item in items]
+
+
+def receipt_timer(subject_id: str, due_at: datetime, kind: TimerKind = TimerKind.RECEIPT) -> Timer:
+    return Timer(kind, HUB, subject_id, due_at, "receipt within the receipt_timeout")
+
+
+async def claim_timers(store: Store, now: datetime, claimer: str = "a") -> list[str]:
+    async with store.transaction() as uow:
+        timers = await uow.timers.claim_due(now=now, limit=10, lease=LEASE, claimer=claimer)
+    return [timer.subject_id for timer in timers]
+
+
+class RolledBackError(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class StoreContract:
+    """The rules every Store keeps; subclasses provide the `store` fixture."""
+
+    # --- messages and their status history ------------------------------------
+
+    async def test_a_message_is_stored_with_its_first_status_and_its_history_grows(
+        self, store: Store
+    ) -> None:
+        """add() keeps the message and its first status; record() appends and moves the status."""
+        first = StatusChange(Status.QUEUED, NOW, {"by": "api"})
+        sent = StatusChange(Status.SENT, NOW + SECOND, {"broker": "confirmed"})
+        async with store.transaction() as uow:
+            await uow.messages.add(message("m1"), first)
+        async with store.transaction() as uow:
+            await uow.messages.record(HUB, "m1", sent)
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "m1")
+            history = await uow.messages.history(HUB, "m1")
+        assert got == message("m1", status=Status.SENT)
+        assert history == [first, sent]
+
+    async def test_a_final_status_is_reported_final(self, store: Store) -> None:
+        """A final status comes back final, in the history and as the current status."""
+        await stored(store, message("m1"))
+        async with store.transaction() as uow:
+            await uow.messages.record(HUB, "m1", StatusChange(Status.DELIVERED, NOW, {"r": "x"}))
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "m1")
+            history = await uow.messages.history(HUB, "m1")
+        assert got is not None
+        assert got.status is Status.DELIVERED
+        assert got.status.final
+        assert [change.final for change in history] == [False, True]
+
+    async def test_a_change_that_closes_the_message_comes_back_final(self, store: Store) -> None:
+        """SENT that closes (a receipt expects no receipt) is kept final with its `closes`."""
+        await stored(store, message("r1"))
+        closing = StatusChange(Status.SENT, NOW, {"broker": "confirmed"}, closes=True)
+        async with store.transaction() as uow:
+            await uow.messages.record(HUB, "r1", closing)
+        async with store.transaction() as uow:
+            history = await uow.messages.history(HUB, "r1")
+        assert history[-1] == closing
+        assert history[-1].final
+
+    async def test_a_final_status_never_changes_again_but_later_evidence_is_kept(
+        self, store: Store
+    ) -> None:
+        """After a final status, record() only appends to the history; the status stays."""
+        await stored(store, message("m1"))
+        delivered = StatusChange(Status.DELIVERED, NOW, {"receipt": "r1"})
+        late = StatusChange(Status.SENT, NOW + SECOND, {"broker": "confirmed"})
+        async with store.transaction() as uow:
+            await uow.messages.record(HUB, "m1", delivered)
+            await uow.messages.record(HUB, "m1", late)
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "m1")
+            history = await uow.messages.history(HUB, "m1")
+        assert got is not None
+        assert got.status is Status.DELIVERED
+        assert history[1:] == [delivered, late]
+
+    async def test_a_message_whose_status_is_not_its_first_change_is_refused(
+        self, store: Store
+    ) -> None:
+        """add() with StoredMessage.status unlike the first change's status is a ValueError."""
+        with pytest.raises(ValueError, match="first status"):
+            async with store.transaction() as uow:
+                await uow.messages.add(message("m1"), StatusChange(Status.SENT, NOW))
+
+    async def test_an_unknown_message_is_a_lookup_error(self, store: Store) -> None:
+        """record, count_attempt and enqueue on a message never stored raise LookupError."""
+        async with store.transaction() as uow:
+            with pytest.raises(LookupError):
+                await uow.messages.record(HUB, "nope", StatusChange(Status.SENT, NOW))
+            with pytest.raises(LookupError):
+                await uow.messages.count_attempt(HUB, "nope")
+            with pytest.raises(LookupError):
+                await uow.outbox.enqueue(HUB, "nope", NOW)
+            assert await uow.messages.get(HUB, "nope") is None
+            assert await uow.messages.history(HUB, "nope") == []
+
+    async def test_a_message_is_stored_once_per_sender_and_id(self, store: Store) -> None:
+        """A second add() of (sender, id) is a DuplicateMessageError; the transaction goes on."""
+        await stored(store, message("m1"))
+        async with store.transaction() as uow:
+            with pytest.raises(DuplicateMessageError):
+                await uow.messages.add(message("m1"), StatusChange(Status.QUEUED, NOW))
+            await uow.messages.add(message("m2"), StatusChange(Status.QUEUED, NOW))
+        async with store.transaction() as uow:
+            assert await uow.messages.get(HUB, "m2") is not None
+
+    async def test_count_attempt_increments(self, store: Store) -> None:
+        """Each count_attempt() adds one and returns the new count; get() shows it."""
+        await stored(store, message("m1"))
+        async with store.transaction() as uow:
+            assert await uow.messages.count_attempt(HUB, "m1") == 1
+        async with store.transaction() as uow:
+            assert await uow.messages.count_attempt(HUB, "m1") == 2
+            got = await uow.messages.get(HUB, "m1")
+        assert got is not None
+        assert got.attempts == 2
+
+    async def test_find_in_thread_and_replies_to_list_oldest_first(self, store: Store) -> None:
+        """find() by id over senders, in_thread() and replies_to() give messages oldest first."""
+        await stored(
+            store,
+            message("q1", created_at=NOW + 2 * SECOND),
+            message("q1", sender="jbg", recipient=HUB, created_at=NOW),
+            message("a1", sender="jbg", recipient=HUB, reply_to="q1", created_at=NOW + SECOND),
+            message("a2", sender="lt-tiel", reply_to="q1", created_at=NOW + 3 * SECOND),
+            message("x1", thread="thread-2", reply_to="other"),
+        )
+        async with store.transaction() as uow:
+            found = await uow.messages.find("q1")
+            thread = await uow.messages.in_thread("thread-1")
+            replies = await uow.messages.replies_to("q1")
+            assert await uow.messages.find("absent") == []
+        assert [(m.sender, m.id) for m in found] == [("jbg", "q1"), (HUB, "q1")]
+        assert [m.id for m in thread] == ["q1", "a1", "q1", "a2"]
+        assert [m.id for m in replies] == ["a1", "a2"]
+
+    # --- inbox and transactions -------------------------------------------------
+
+    async def test_the_inbox_refuses_a_second_sender_and_id(self, store: Store) -> None:
+        """A second (sender, id) is a DuplicateMessageError; the first entry is unchanged."""
+        entry = InboxEntry("jbg", "m1", "sha256:1", "receipt-1", NOW)
+        async with store.transaction() as uow:
+            await uow.inbox.add(entry)
+        async with store.transaction() as uow:
+            with pytest.raises(DuplicateMessageError):
+                await uow.inbox.add(InboxEntry("jbg", "m1", "sha256:2", None, NOW + SECOND))
+            assert await uow.inbox.get("jbg", "m1") == entry
+
+    async def test_the_transaction_goes_on_after_a_refused_inbox_entry(self, store: Store) -> None:
+        """After DuplicateMessageError the unit of work still writes and commits."""
+        await stored(store, message("m1"))
+        async with store.transaction() as uow:
+            await uow.inbox.add(InboxEntry("jbg", "m1", "sha256:1", None, NOW))
+        async with store.transaction() as uow:
+            with pytest.raises(DuplicateMessageError):
+                await uow.inbox.add(InboxEntry("jbg", "m1", "sha256:1", None, NOW))
+            await uow.outbox.enqueue(HUB, "m1", NOW)
+        async with store.transaction() as uow:
+            assert await uow.outbox.depth() == 1
+
+    async def test_the_same_id_from_two_senders_is_fine(self, store: Store) -> None:
+        """The inbox is unique on (sender, id), not on id."""
+        async with store.transaction() as uow:
+            await uow.inbox.add(InboxEntry("jbg", "m1", "sha256:1", None, NOW))
+            await uow.inbox.add(InboxEntry("lt-tiel", "m1", "sha256:2", None, NOW))
+        async with store.transaction() as uow:
+            first = await uow.inbox.get("jbg", "m1")
+            second = await uow.inbox.get("lt-tiel", "m1")
+            assert await uow.inbox.get("lt-ede", "m1") is None
+        assert first is not None
+        assert second is not None
+        assert (first.digest, second.digest) == ("sha256:1", "sha256:2")
+
+    async def test_a_rolled_back_transaction_leaves_nothing(self, store: Store) -> None:
+        """An exception discards all the block wrote: message, inbox, outbox, timer, alert."""
+
+        async def everything_then_fail() -> None:
+            async with store.transaction() as uow:
+                await uow.messages.add(message("m1"), StatusChange(Status.QUEUED, NOW))
+                await uow.inbox.add(InboxEntry(HUB, "m1", "sha256:1", None, NOW))
+                await uow.outbox.enqueue(HUB, "m1", NOW)
+                await uow.timers.schedule(receipt_timer("m1", NOW))
+                await uow.alerts.open("jbg", "down", NOW)
+                assert await uow.outbox.depth() == 1  # a transaction reads its own writes
+                raise RolledBackError
+
+        with pytest.raises(RolledBackError):
+            await everything_then_fail()
+        async with store.transaction() as uow:
+            assert await uow.messages.get(HUB, "m1") is None
+            assert await uow.messages.history(HUB, "m1") == []
+            assert await uow.inbox.get(HUB, "m1") is None
+            assert await uow.outbox.depth() == 0
+            assert await uow.timers.pending(HUB, "m1") == []
+            assert await uow.alerts.open_alerts() == []
+
+    async def test_a_rolled_back_change_leaves_the_committed_state_as_it_was(
+        self, store: Store
+    ) -> None:
+        """Rolling back a status change and a claim restores what was committed before."""
+        await queued(store, 1)
+
+        async def send_claim_then_fail() -> None:
+            async with store.transaction() as uow:
+                await uow.messages.record(HUB, "m0", StatusChange(Status.SENT, NOW))
+                await uow.outbox.claim(limit=1, now=NOW, lease=LEASE, claimer="a")
+                raise RolledBackError
+
+        with pytest.raises(RolledBackError):
+            await send_claim_then_fail()
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "m0")
+            assert len(await uow.messages.history(HUB, "m0")) == 1
+        assert got is not None
+        assert got.status is Status.QUEUED
+        assert await claim(store, "b") == ["m0"]
+
+    # --- outbox ---------------------------------------------------------------------
+
+    async def test_outbox_claim_returns_rows_oldest_first_and_not_those_another_holds(
+        self, store: Store
+    ) -> None:
+        """claim() gives the oldest rows with their bytes; a second claimer gets only the rest."""
+        ids = await queued(store, 5)
+        async with store.transaction() as uow:
+            items = await uow.outbox.claim(limit=2, now=NOW + 9 * SECOND, lease=LEASE, claimer="a")
+        assert [item.message_id for item in items] == ids[:2]
+        assert [(i.sender, i.recipient, i.type) for i in items] == [
+            (HUB, "jbg", "enrichment.request")
+        ] * 2
+        assert items[0].raw == message(ids[0]).raw
+        assert await claim(store, "b", NOW + 10 * SECOND) == ids[2:]
+        assert await claim(store, "c", NOW + 11 * SECOND) == []
+
+    async def test_an_expired_lease_can_be_claimed_again(self, store: Store) -> None:
+        """A claimer that never published loses its rows when the lease ends."""
+        ids = await queued(store, 2)
+        assert await claim(store, "a", NOW + 2 * SECOND) == ids
+        assert await claim(store, "b", NOW + 2 * SECOND + LEASE - SECOND) == []
+        assert await claim(store, "b", NOW + 2 * SECOND + LEASE) == ids
+
+    async def test_published_rows_are_not_claimed_again(self, store: Store) -> None:
+        """published() takes rows out of line for good, even after their lease."""
+        ids = await queued(store, 3)
+        async with store.transaction() as uow:
+            items = await uow.outbox.claim(limit=2, now=NOW + 3 * SECOND, lease=LEASE, claimer="a")
+            await uow.outbox.published([item.outbox_id for item in items], NOW + 3 * SECOND)
+            await uow.outbox.published([], NOW + 3 * SECOND)
+        assert await claim(store, "b", NOW + 3 * SECOND + 2 * LEASE) == ids[2:]
+
+    async def test_depth_counts_unpublished_rows(self, store: Store) -> None:
+        """depth() counts rows not published, claimed or not."""
+        await queued(store, 3)
+        async with store.transaction() as uow:
+            assert await uow.outbox.depth() == 3
+            assert await uow.outbox.claim(limit=0, now=NOW, lease=LEASE, claimer="a") == []
+            items = await uow.outbox.claim(limit=2, now=NOW + 3 * SECOND, lease=LEASE, claimer="a")
+            assert await uow.outbox.depth() == 3
+            await uow.outbox.published([items[0].outbox_id], NOW + 4 * SECOND)
+            assert await uow.outbox.depth() == 2
+
+    async def test_a_resend_is_another_outbox_row_with_the_same_bytes(self, store: Store) -> None:
+        """enqueue() of a stored message again puts its same bytes in line again."""
+        await queued(store, 1)
+        async with store.transaction() as uow:
+            await uow.outbox.enqueue(HUB, "m0", NOW + SECOND)
+            items = await uow.outbox.claim(limit=5, now=NOW + SECOND, lease=LEASE, claimer="a")
+        assert [item.message_id for item in items] == ["m0", "m0"]
+        assert items[0].outbox_id != items[1].outbox_id
+        assert items[0].raw == items[1].raw
+
+    # --- timers ---------------------------------------------------------------------
+
+    async def test_due_timers_are_claimed_earliest_first_and_future_ones_not(
+        self, store: Store
+    ) -> None:
+        """claim_due() gives timers due at or before now, earliest first, with their ids."""
+        async with store.transaction() as uow:
+            await uow.timers.schedule(receipt_timer("late", NOW))
+            await uow.timers.schedule(receipt_timer("future", NOW + SECOND))
+            await uow.timers.schedule(receipt_timer("early", NOW - 60 * SECOND))
+        async with store.transaction() as uow:
+            due = await uow.timers.claim_due(now=NOW, limit=10, lease=LEASE, claimer="a")
+        assert [t.subject_id for t in due] == ["early", "late"]
+        assert all(t.timer_id is not None for t in due)
+        assert due[0] == Timer(
+            TimerKind.RECEIPT,
+            HUB,
+            "early",
+            NOW - 60 * SECOND,
+            "receipt within the receipt_timeout",
+            attempt=1,
+            timer_id=due[0].timer_id,
+        )
+
+    async def test_a_claimed_timer_is_held_until_its_lease_expires(self, store: Store) -> None:
+        """Another claimer does not get a held timer; after the lease it does."""
+        async with store.transaction() as uow:
+            await uow.timers.schedule(receipt_timer("m1", NOW))
+        assert await claim_timers(store, NOW, "a") == ["m1"]
+        assert await claim_timers(store, NOW + LEASE - SECOND, "b") == []
+        assert await claim_timers(store, NOW + LEASE, "b") == ["m1"]
+
+    async def test_cancelled_and_done_timers_are_not_claimed(self, store: Store) -> None:
+        """done() and cancel() end a timer: not pending, never claimed, however late."""
+        async with store.transaction() as uow:
+            await uow.timers.schedule(receipt_timer("m1", NOW))
+            await uow.timers.schedule(receipt_timer("m1", NOW + SECOND))
+            await uow.timers.schedule(receipt_timer("m2", NOW))
+            await uow.timers.schedule(receipt_timer("m3", NOW))
+        async with store.transaction() as uow:
+            (fired,) = await uow.timers.pending(HUB, "m2")
+            assert fired.timer_id is not None
+            await uow.timers.done(fired.timer_id, NOW)
+            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1") == 2
+            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1") == 0
+            assert await uow.timers.pending(HUB, "m1") == []
+            assert await uow.timers.pending(HUB, "m2") == []
+            assert [t.subject_id for t in await uow.timers.pending(HUB, "m3")] == ["m3"]
+        assert await claim_timers(store, NOW + 3600 * SECOND) == ["m3"]
+
+    async def test_pending_lists_a_subjects_timers_by_due_time(self, store: Store) -> None:
+        """pending() gives the subject's open timers, earliest first, claimed ones included."""
+        async with store.transaction() as uow:
+            await uow.timers.schedule(receipt_timer("m1", NOW + 2 * SECOND))
+            await uow.timers.schedule(receipt_timer("m1", NOW))
+            await uow.timers.schedule(receipt_timer("other", NOW))
+        await claim_timers(store, NOW)
+        async with store.transaction() as uow:
+            pending = await uow.timers.pending(HUB, "m1")
+        assert [t.due_at for t in pending] == [NOW, NOW + 2 * SECOND]
+
+    async def test_done_for_an_unknown_timer_is_a_lookup_error(self, store: Store) -> None:
+        """done() names a timer that must exist."""
+        async with store.transaction() as uow:
+            with pytest.raises(LookupError):
+                await uow.timers.done(987654, NOW)
+
+    # --- alerts ---------------------------------------------------------------------
+
+    async def test_an_alert_opens_once_and_closes_once(self, store: Store) -> None:
+        """A second open() of an open key is False; a second close() is False."""
+        async with store.transaction() as uow:
+            assert await uow.alerts.open("undeliverable:jbg", "no receipt", NOW)
+        async with store.transaction() as uow:
+            assert not await uow.alerts.open("undeliverable:jbg", "again", NOW + SECOND)
+            assert await uow.alerts.open("undeliverable:lt-tiel", "no receipt", NOW + SECOND)
+            opened = await uow.alerts.open_alerts()
+        assert [(a.key, a.detail, a.opened_at) for a in opened] == [
+            ("undeliverable:jbg", "no receipt", NOW),
+            ("undeliverable:lt-tiel", "no receipt", NOW + SECOND),
+        ]
+        async with store.transaction() as uow:
+            assert await uow.alerts.close("undeliverable:jbg", NOW + 2 * SECOND)
+            assert not await uow.alerts.close("undeliverable:jbg", NOW + 3 * SECOND)
+            assert not await uow.alerts.close("never-opened", NOW)
+            assert [a.key for a in await uow.alerts.open_alerts()] == ["undeliverable:lt-tiel"]
+
+    async def test_an_alert_opens_again_after_closing_and_all_alerts_lists_its_history(
+        self, store: Store
+    ) -> None:
+        """After close() the key opens anew; all_alerts() gives every one, oldest first."""
+        key = "undeliverable:jbg"
+        async with store.transaction() as uow:
+            assert await uow.alerts.open(key, "first", NOW)
+            assert await uow.alerts.close(key, NOW + SECOND)
+            assert await uow.alerts.open(key, "second", NOW + 2 * SECOND)
+            await uow.alerts.open("other", "x", NOW)
+        async with store.transaction() as uow:
+            history = await uow.alerts.all_alerts(key)
+        assert [(a.detail, a.opened_at, a.closed_at) for a in history] == [
+            ("first", NOW, NOW + SECOND),
+            ("second", NOW + 2 * SECOND, None),
+        ]
+        assert history[0].alert_id is not None
+        assert history[0].alert_id != history[1].alert_id
+
+    # --- rejections -----------------------------------------------------------------
+
+    async def test_a_rejection_keeps_the_raw_bytes_exactly(self, store: Store) -> None:
+        """Every byte value, NUL and invalid UTF-8 included, comes back as it went in."""
+        raw = bytes(range(256)) + b"\xff\xfe{not json"
+        rejected = RejectedMessage(
+            received_at=NOW,
+            transport="amqp",
+            transport_identity="jbg",
+            code="MALFORMED",
+            detail="not JSON",
+            pointer="",
+            raw=raw,
+            headers={"content-type": "application/json", "x-délivery": "1"},
+        )
+        async with store.transaction() as uow:
+            row_id = await uow.rejections.add(rejected)
+        async with store.transaction() as uow:
+            (kept,) = await uow.rejections.recent(10)
+        assert isinstance(row_id, int)
+        assert kept == rejected
+        assert kept.raw == raw
+
+    async def test_recent_rejections_come_newest_first(self, store: Store) -> None:
+        """recent(n) gives the n newest, newest first."""
+        async with store.transaction() as uow:
+            for n in range(3):
+                await uow.rejections.add(
+                    RejectedMessage(
+                        NOW + n * SECOND,
+                        "http",
+                        "vt",
+                        "SCHEMA_INVALID",
+                        f"d{n}",
+                        "/body",
+                        b"{}",
+                        message_id=f"m{n}",
+                        sender="vt-gz",
+                        error_id=f"e{n}",
+                    )
+                )
+        async with store.transaction() as uow:
+            recent = await uow.rejections.recent(2)
+        assert [(r.detail, r.message_id, r.error_id) for r in recent] == [
+            ("d2", "m2", "e2"),
+            ("d1", "m1", "e1"),
+        ]
+
+    # --- time -----------------------------------------------------------------------
+
+    async def test_times_come_back_timezone_aware_utc_equal_to_what_went_in(
+        self, store: Store
+    ) -> None:
+        """A time in any offset is kept to the microsecond and comes back as the same UTC moment."""
+        amsterdam = timezone(timedelta(hours=1))
+        local = datetime(2026, 11, 28, 12, 0, 0, 654321, tzinfo=amsterdam)
+        async with store.transaction() as uow:
+            await uow.messages.add(
+                message("m1", created_at=local), StatusChange(Status.QUEUED, local)
+            )
+            await uow.inbox.add(InboxEntry("jbg", "m1", "sha256:1", None, local))
+            await uow.timers.schedule(receipt_timer("m1", local))
+            await uow.alerts.open("k", "d", local)
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "m1")
+            (change,) = await uow.messages.history(HUB, "m1")
+            entry = await uow.inbox.get("jbg", "m1")
+            (timer,) = await uow.timers.pending(HUB, "m1")
+            (alert,) = await uow.alerts.open_alerts()
+        assert got is not None
+        assert entry is not None
+        times = [got.created_at, got.sent_at + SECOND, change.at, entry.received_at]
+        times += [timer.due_at, alert.opened_at]
+        for moment in times:
+            assert moment == local
+            assert moment.tzinfo is UTC
+            assert moment.microsecond == 654321
+
+    async def test_a_naive_time_is_refused(self, store: Store) -> None:
+        """A datetime without an offset is a ValueError, not a guess."""
+        naive = datetime(2026, 11, 28, 12, 0)  # naive: the point of the test
+        with pytest.raises(ValueError, match="naive"):
+            async with store.transaction() as uow:
+                await uow.alerts.open("k", "d", naive)
+
+
+class SqlStoreContract(StoreContract):
+    """What the SQL store adds: its schema comes from the migrations."""
+
+    async def test_migrating_again_changes_nothing(self, store: Store, dsn: str) -> None:
+        """migrate() on a store at the newest revision keeps it and its rows."""
+        await stored(store, message("m1"))
+        await migrate(dsn)
+        async with store.transaction() as uow:
+            assert await uow.messages.get(HUB, "m1") is not None
+
+    async def test_the_migrations_create_the_schema_of_the_tables(self, dsn: str) -> None:
+        """Alembic finds no difference between the migrated database and tables.py."""
+
+        def differences(connection: Connection) -> list[object]:
+            return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+        engine = create_engine(dsn)
+        try:
+            async with engine.connect() as connection:
+                diff = await connection.run_sync(differences)
+        finally:
+            await engine.dispose()
+        assert diff == []
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return MemoryStore()
+
+
+class TestSqliteStore(SqlStoreContract):
+    @pytest.fixture
+    def dsn(self, sqlite_dsn: str) -> str:
+        return sqlite_dsn
+
+    @pytest.fixture
+    def store(self, sqlite_store: SqlStore) -> Store:
+        return sqlite_store
+
+
+class TestPostgresStore(SqlStoreContract):
+    @pytest.fixture
+    def dsn(self, postgres_dsn: str) -> str:
+        return postgres_dsn
+
+    @pytest.fixture
+    def store(self, postgres_store: SqlStore) -> Store:
+        return postgres_store
+
+    @pytest.fixture
+    async def other_instance(self, postgres_dsn: str) -> AsyncIterator[Store]:
+        """A second store on the same database: another gateway instance, its own connections."""
+        other = await open_store(postgres_dsn)
+        yield other
+        await other.close()
+
+    async def test_two_instances_claim_disjoint_outbox_rows(
+        self, store: Store, other_instance: Store
+    ) -> None:
+        """While one transaction holds its claim, another skips those rows (SKIP LOCKED)."""
+        ids = await queued(store, 6)
+        later = NOW + 10 * SECOND
+        async with store.transaction() as first:
+            mine = await first.outbox.claim(limit=3, now=later, lease=LEASE, claimer="a")
+            async with other_instance.transaction() as second:
+                theirs = await asyncio.wait_for(
+                    second.outbox.claim(limit=10, now=later, lease=LEASE, claimer="b"), 5
+                )
+        assert [i.message_id for i in mine] == ids[:3]
+        assert [i.message_id for i in theirs] == ids[3:]
+
+    async def test_two_instances_claim_disjoint_timers(
+        self, store: Store, other_instance: Store
+    ) -> None:
+        """Due timers held by one uncommitted claim are skipped by the other instance."""
+        async with store.transaction() as uow:
+            for n in range(4):
+                await uow.timers.schedule(receipt_timer(f"m{n}", NOW + n * SECOND))
+        later = NOW + 10 * SECOND
+        async with store.transaction() as first:
+            mine = await first.timers.claim_due(now=later, limit=2, lease=LEASE, claimer="a")
+            async with other_instance.transaction() as second:
+                theirs = await asyncio.wait_for(
+                    second.timers.claim_due(now=later, limit=10, lease=LEASE, claimer="b"), 5
+                )
+        assert [t.subject_id for t in mine] == ["m0", "m1"]
+        assert [t.subject_id for t in theirs] == ["m2", "m3"]
+
+    async def test_two_instances_open_one_alert(self, store: Store, other_instance: Store) -> None:
+        """Concurrent open() of one key: one wins, the other waits and gets False."""
+
+        async def open_alert(instance: Store) -> bool:
+            async with instance.transaction() as uow:
+                return await uow.alerts.open("undeliverable:jbg", "no receipt", NOW)
+
+        results = await asyncio.gather(open_alert(store), open_alert(other_instance))
+        assert sorted(results) == [False, True]
+
+    async def test_an_unreachable_database_is_a_transient_error(self) -> None:
+        """Nothing listening: TransientError, so the caller retries instead of rejecting."""
+        unreachable = await open_store("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+        try:
+            with pytest.raises(TransientError):
+                async with unreachable.transaction() as uow:
+                    await uow.outbox.depth()
+        finally:
+            await unreachable.close()
