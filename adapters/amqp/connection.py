@@ -1,0 +1,127 @@
+"""Connecting to RabbitMQ, and translating aio-pika's errors at the edge.
+
+`connect` tries each node of the broker in turn and returns the first robust
+connection (aio-pika reconnects it, to that same node, when it drops). Every
+other module of this package translates aio-pika/aiormq errors with
+`broker_error`, so the rest of the gateway sees only its own error tree:
+
+- `BrokerRefusedError` (a `ConfigurationError`): the broker closed the channel
+  because the operation can never succeed as configured: access refused (403),
+  no such exchange or queue (404), a failed precondition (406: a queue declared
+  with other arguments, or a `user_id` that is not the connection's user).
+- `TransientError`: everything that may pass (connection lost, timeout, a
+  message nacked or returned as unroutable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from aio_pika.exceptions import (
+    CONNECTION_EXCEPTIONS,
+    ChannelNotFoundEntity,
+    ChannelPreconditionFailed,
+    DeliveryError,
+    PublishError,
+)
+from aiormq.exceptions import ChannelAccessRefused
+from yarl import URL
+
+from gateway.domain.errors import ConfigurationError, GatewayError, TransientError
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+"""Seconds to wait for one node to accept the connection."""
+
+BROKER_ERRORS: Final[tuple[type[BaseException], ...]] = CONNECTION_EXCEPTIONS
+"""What aio-pika raises when the broker or the connection fails (aiormq errors,
+OSError and TimeoutError, RuntimeError for a closed channel)."""
+
+_REFUSALS: Final[tuple[tuple[type[BaseException], int], ...]] = (
+    (ChannelAccessRefused, 403),
+    (ChannelNotFoundEntity, 404),
+    (ChannelPreconditionFailed, 406),
+)
+
+
+class BrokerRefusedError(ConfigurationError):
+    """The broker closed the channel: this operation cannot succeed as configured.
+
+    `reply_code` is the AMQP reply code (403 ACCESS_REFUSED, 404 NOT_FOUND,
+    406 PRECONDITION_FAILED), `reply_text` the broker's own words.
+    """
+
+    def __init__(self, reply_code: int, reply_text: str, doing: str) -> None:
+        super().__init__(f"the broker refused {doing}: {reply_text}")
+        self.reply_code = reply_code
+        self.reply_text = reply_text
+
+
+def broker_error(exc: BaseException, doing: str) -> GatewayError:
+    """The gateway's error for an aio-pika/aiormq failure while `doing` something.
+
+    Use as `raise broker_error(exc, "publishing ...") from exc`; `doing` says
+    what was attempted ("declaring queue vtgw.in").
+    """
+    for kind, code in _REFUSALS:
+        if isinstance(exc, kind):
+            return BrokerRefusedError(code, _reply_text(exc), doing)
+    if isinstance(exc, PublishError):
+        return TransientError(f"{doing}: the broker returned the message as unroutable")
+    if isinstance(exc, DeliveryError):
+        return TransientError(f"{doing}: the broker did not accept the message ({exc.frame.name})")
+    if isinstance(exc, TimeoutError):
+        return TransientError(f"{doing}: timed out waiting for the broker")
+    return TransientError(f"{doing}: {describe(exc)}")
+
+
+async def connect(
+    urls: Sequence[str], *, name: str, timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> AbstractRobustConnection:
+    """A robust connection to the first of `urls` that accepts one.
+
+    `name` is the client-provided connection name, shown in the management UI.
+    Each URL is an AMQP URI (`amqp://user:password@host:5672/%2F`); a single
+    string is taken as one URL. When no node accepts, TransientError says why
+    for each (passwords left out).
+    """
+    candidates = (urls,) if isinstance(urls, str) else tuple(urls)
+    if not candidates:
+        raise ConfigurationError("no broker URL to connect to")
+    failures: list[str] = []
+    last: BaseException | None = None
+    for url in candidates:
+        try:
+            return await aio_pika.connect_robust(
+                url, client_properties={"connection_name": name}, timeout=timeout
+            )
+        except BROKER_ERRORS as exc:
+            failures.append(f"{redact(url)}: {describe(exc)}")
+            last = exc
+    raise TransientError(
+        f"cannot connect to the broker as {name!r}: {'; '.join(failures)}"
+    ) from last
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        return "<not a URL>"
+    return str(parsed.with_password("***")) if parsed.password else str(parsed)
+
+
+def describe(exc: BaseException) -> str:
+    """One line about a library error: its kind and what it says."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _reply_text(exc: BaseException) -> str:
+    """The broker's reply text of a channel error (aiormq keeps it as the only arg)."""
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return describe(exc)
