@@ -11,10 +11,13 @@ opens for the recipient (it closes when the recipient is heard from again).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.domain.contracts import Contracts
+import structlog
+
+from gateway.domain.contracts import Contracts, Transport
 from gateway.domain.delivery import (
     Status,
     StatusChange,
@@ -26,6 +29,8 @@ from gateway.domain.delivery import (
 from gateway.domain.errors import TransientError
 from gateway.service.ports import OutboxItem, Publisher, Store, Timer
 from gateway.service.receiving import undeliverable_alert
+
+log = structlog.get_logger("vtgw.relay")
 
 RECEIPT_RULE = "receipt within the recipient's receipt_timeout (PROTOCOL.md, level 2)"
 
@@ -40,23 +45,41 @@ class Claim:
 
 
 async def relay_once(
-    store: Store, publisher: Publisher, contracts: Contracts, claim: Claim, now: datetime
+    store: Store,
+    publishers: Mapping[Transport, Publisher],
+    contracts: Contracts,
+    claim: Claim,
+    now: datetime,
 ) -> int:
-    """Publish what the outbox holds; how many rows were published."""
+    """Publish what the outbox holds; how many rows were published.
+
+    Each row goes to the publisher of its recipient's transport. A row whose
+    publish fails stays claimed until its lease ends and is tried again then;
+    the others go on. A recipient whose transport has no publisher in this
+    process keeps its rows in the outbox.
+    """
     async with store.transaction() as uow:
         items = await uow.outbox.claim(
             limit=claim.limit, now=now, lease=claim.lease, claimer=claim.claimer
         )
     published: list[OutboxItem] = []
-    try:
-        for item in items:
+    failure: TransientError | None = None
+    for item in items:
+        recipient = contracts.get(item.recipient)
+        publisher = publishers.get(recipient.transport) if recipient is not None else None
+        if publisher is None:
+            continue
+        try:
             await publisher.publish(item)
-            published.append(item)
-    except TransientError:
-        if not published:
-            raise
+        except TransientError as exc:
+            failure = exc
+            log.warning("publish_failed", message_id=item.message_id, recipient=item.recipient)
+            continue
+        published.append(item)
     if published:
         await _mark_sent(store, contracts, published, now)
+    elif failure is not None:
+        raise failure
     return len(published)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.bootstrap import Core
-from gateway.domain.contracts import Contracts
+from gateway.domain.contracts import Contracts, Transport
 from gateway.domain.delivery import Status
 from gateway.domain.envelope import CaseRef
 from gateway.domain.errors import TransientError
@@ -24,6 +24,7 @@ from tests.fakes.store import MemoryStore
 from tests.unit.conftest import NOW
 
 CLAIM = Claim(claimer="test", lease=timedelta(seconds=30))
+NIJMEGEN_CASE = {"ref": "VT-2026-000123", "gemeente": "GM0268"}
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ async def test_the_relay_marks_sent_only_what_the_broker_confirmed(
     """Published with a confirm -> SENT with the broker's evidence, and a receipt timer."""
     store, publisher = MemoryStore(), RecordingPublisher()
     message = await queued(store, hub, core, examples)
-    assert await relay_once(store, publisher, keyed_contracts, CLAIM, NOW) == 1
+    assert await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, NOW) == 1
     assert [item.raw for item in publisher.published] == [message.raw]
     async with store.transaction() as uow:
         stored = await uow.messages.get("vt-gz", message.id)
@@ -70,11 +71,13 @@ async def test_a_failed_publish_leaves_the_row_for_another_attempt(
     message = await queued(store, hub, core, examples)
     publisher.fail_after = 0
     with pytest.raises(TransientError):
-        await relay_once(store, publisher, keyed_contracts, CLAIM, NOW)
+        await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, NOW)
     publisher.fail_after = None
-    assert await relay_once(store, publisher, keyed_contracts, CLAIM, NOW) == 0  # still leased
+    assert (
+        await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, NOW) == 0
+    )  # still leased
     later = NOW + CLAIM.lease + timedelta(seconds=1)
-    assert await relay_once(store, publisher, keyed_contracts, CLAIM, later) == 1
+    assert await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, later) == 1
     async with store.transaction() as uow:
         stored = await uow.messages.get("vt-gz", message.id)
     assert stored is not None
@@ -92,7 +95,7 @@ async def test_no_receipt_means_the_same_bytes_again_backing_off(
     now = NOW
     waits = []
     for _ in range(3):
-        await relay_once(store, publisher, keyed_contracts, CLAIM, now)
+        await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, now)
         async with store.transaction() as uow:
             (timer,) = await uow.timers.pending("vt-gz", message.id)
         waits.append(timer.due_at - now)
@@ -113,7 +116,7 @@ async def test_over_the_attempt_limit_the_message_is_undeliverable_with_one_aler
     assert jbg is not None
     now = NOW
     for _ in range(jbg.attempt_limit + 1):
-        await relay_once(store, publisher, keyed_contracts, CLAIM, now)
+        await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, now)
         now += jbg.receipt_timeout * 2**jbg.attempt_limit
         await fire_due_timers(store, keyed_contracts, CLAIM, now)
     async with store.transaction() as uow:
@@ -135,13 +138,38 @@ async def test_receipts_and_errors_are_final_once_sent(
 
     store, publisher = MemoryStore(), RecordingPublisher()
     async with store.transaction() as uow:
-        handled = await receive(uow, hub, Delivery(sign("regie.change"), "vtgw-bridge"), NOW)
-        entry = await uow.inbox.get("lt-tiel", handled.message_id or "")
+        raw = sign("regie.change", sender="lt-nijmegen", case=NIJMEGEN_CASE)
+        handled = await receive(uow, hub, Delivery(raw, "lt-nijmegen"), NOW)
+        entry = await uow.inbox.get("lt-nijmegen", handled.message_id or "")
     assert entry is not None
     assert entry.receipt_id is not None
-    await relay_once(store, publisher, keyed_contracts, CLAIM, NOW)
+    await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, NOW)
     async with store.transaction() as uow:
         history = await uow.messages.history("vt-gz", entry.receipt_id)
         assert await uow.timers.pending("vt-gz", entry.receipt_id) == []
     assert history[-1].status is Status.SENT
     assert history[-1].final
+
+
+async def test_rows_for_a_transport_without_publisher_wait_and_block_nothing(
+    hub: Hub, core: Core, keyed_contracts: Contracts, examples: dict[str, Any]
+) -> None:
+    """A message to an e-mail party stays queued; AMQP messages behind it still go out."""
+    store, publisher = MemoryStore(), RecordingPublisher()
+    notice = examples["overdracht.notice"]
+    to_email_party = await submit(
+        store,
+        hub,
+        core.region,
+        SubmitMessage(
+            type="overdracht.notice", case=CaseRef(**notice["case"]), body=notice["body"]
+        ),
+        NOW,
+    )
+    to_jbg = await queued(store, hub, core, examples)
+    assert await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, NOW) == 1
+    assert [item.message_id for item in publisher.published] == [to_jbg.id]
+    async with store.transaction() as uow:
+        waiting = await uow.messages.get("vt-gz", to_email_party[0].id)
+    assert waiting is not None
+    assert waiting.status is Status.QUEUED
