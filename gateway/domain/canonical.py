@@ -27,8 +27,9 @@ def canonical_bytes(value: Any) -> bytes:
     try:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:
+        # The library's message quotes the value; a detail must not.
         raise PermanentError(
-            ErrorCode.SCHEMA_INVALID, f"value has no canonical JSON form: {exc}"
+            ErrorCode.SCHEMA_INVALID, f"a value has no canonical JSON form ({type(exc).__name__})"
         ) from exc
 
 

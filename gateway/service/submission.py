@@ -61,7 +61,9 @@ async def submit(
     async with store.transaction() as uow:
         original = await _answered(uow, hub, command)
         recipients = command.recipients or (
-            (original.recipient,) if original else routed_recipients(command, region, hub)
+            (_counterpart(original, hub.party),)
+            if original
+            else routed_recipients(command, region, hub)
         )
         messages = [
             build(
@@ -74,7 +76,7 @@ async def submit(
                 thread=original.thread if original else None,
                 reply_to=command.reply_to,
             )
-            for recipient in recipients
+            for recipient in dict.fromkeys(recipients)  # each once, in the given order
         ]
         for message in messages:
             await send(uow, message, now)
@@ -88,3 +90,8 @@ async def _answered(uow: UnitOfWork, hub: Hub, command: SubmitMessage) -> Stored
         if hub.party in (message.sender, message.recipient):
             return message
     raise PermanentError(ErrorCode.UNKNOWN_THREAD, "reply_to names no known message", "/reply_to")
+
+
+def _counterpart(message: StoredMessage, party: str) -> str:
+    """The other end of a message: whom an answer to it goes to."""
+    return message.sender if message.recipient == party else message.recipient
