@@ -8,7 +8,10 @@ missing file, broken configuration).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ from gateway.domain.errors import ConfigurationError, GatewayError
 from gateway.domain.signatures import SigningKey, sign
 from gateway.resources import data_dir
 from gateway.service.pipeline import Accepted, verify_message
+from gateway.settings import load_settings
 from gateway.vectors import VECTORS_FILE, generate, render
 
 EXIT_OK = 0
@@ -40,6 +44,7 @@ EXIT_CANNOT_RUN = 2
 DEV_CONTRACTS = Path("var/contracts")
 DEV_KEYS = Path("var/keys")
 DEV_KEY_LIFETIME = timedelta(days=365)
+_KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as contract.schema.json
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
@@ -50,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.command
     try:
         return command(args, sys.stdout)
-    except (GatewayError, OSError) as exc:
+    except (GatewayError, OSError, ValueError) as exc:  # ValueError: a moment that is none
         print(f"vt-gateway: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
@@ -72,13 +77,17 @@ def keys_generate(args: argparse.Namespace, out: TextIO) -> int:
             f"its messages are signed by '{contract.signed_by}'"
         )
     not_before = _now_or(args.not_before)
+    not_after = parse_timestamp(args.not_after) if args.not_after else None
+    if not_after is not None and not_after <= not_before:
+        raise ConfigurationError("--not-after must lie after --not-before")
     kid = args.kid or f"{args.party}-{not_before:%Y%m%d%H%M%S}"
+    if _KID.fullmatch(kid) is None:
+        raise ConfigurationError(f"kid '{kid}' is not letters, digits, '.', '_', '-' (64 at most)")
     if contract.key(kid) is not None:
         raise ConfigurationError(f"'{args.party}' already has a key '{kid}'")
     key = SigningKey.generate(kid)
     path = key_path(args.keys, args.party, kid)
     write_private_key(path, key)
-    not_after = parse_timestamp(args.not_after) if args.not_after else None
     add_public_key(contract_file, public_key_entry(key, not_before=not_before, not_after=not_after))
     print(
         f"{args.party}: key {kid}; private key {path}; public key added to {contract_file}",
@@ -96,6 +105,7 @@ def dev_init(args: argparse.Namespace, out: TextIO) -> int:
         )
         print(f"contracts copied to {target}", file=out)
     contracts = load_contracts(target)
+    _dev_api_token(args.tokens, out)
     for contract in contracts:
         if contract.transport is Transport.EMAIL or contract.keys:
             continue
@@ -109,6 +119,55 @@ def dev_init(args: argparse.Namespace, out: TextIO) -> int:
         )
         keys_generate(keys_args, out)
     return EXIT_OK
+
+
+# --- the service --------------------------------------------------------------
+
+
+def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the gateway until SIGTERM: consumer, relay, timers and API in one process."""
+    from gateway.logs import configure_logging  # noqa: PLC0415 - only `run` needs the I/O stack
+    from gateway.runtime import run  # noqa: PLC0415
+
+    configure_logging()
+    asyncio.run(run(load_settings(args.config)))
+    return EXIT_OK
+
+
+def provision_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Create each AMQP partner's broker user with the permissions of PROTOCOL.md."""
+    from adapters.amqp.provision import provision  # noqa: PLC0415
+
+    settings = load_settings(args.config)
+    contracts = load_contracts(settings.contracts_dir)
+    password = os.environ.get("VTGW_BROKER_ADMIN_PASSWORD", "")
+    report = asyncio.run(
+        provision(
+            contracts,
+            management_url=args.management_url,
+            admin_user=args.admin_user,
+            admin_password=password,
+            credentials_dir=args.credentials,
+        )
+    )
+    print(report, file=out)
+    return EXIT_OK
+
+
+def _dev_api_token(tokens_file: Path, out: TextIO) -> None:
+    """A token for a development case system, its hash in the tokens file, itself beside it."""
+    from adapters.http.auth import hash_token, new_token  # noqa: PLC0415
+
+    if tokens_file.exists():
+        return
+    token = new_token()
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(f'dev-case-system = "{hash_token(token)}"\n', encoding="utf-8")
+    token_file = tokens_file.with_name("api-token.txt")
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    print(f"API token for 'dev-case-system' in {token_file}", file=out)
 
 
 # --- messages -----------------------------------------------------------------
@@ -166,7 +225,9 @@ def contracts_check(args: argparse.Namespace, out: TextIO) -> int:
     """Every problem of every contract file, with file and field."""
     problems = check_contracts(args.directory)
     for problem in problems:
-        print(f"{problem.file}: {problem.field or '/'}: {problem.message}", file=out)
+        # Problems of the set as a whole (a gemeente without a lokaal team) name no file.
+        where = problem.file or "contracts"
+        print(f"{where}: {problem.field or '/'}: {problem.message}", file=out)
     if problems:
         print(f"{len(problems)} problem(s)", file=out)
         return EXIT_REFUSED
@@ -183,7 +244,9 @@ def vectors_command(args: argparse.Namespace, out: TextIO) -> int:
     text = render(generate(core.contracts, data_dir("schemas") / "examples"))
     target: Path = args.file
     if args.action == "check":
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
+        if not target.exists():
+            raise ConfigurationError(f"{target} does not exist")
+        if target.read_text(encoding="utf-8") != text:
             print(f"{target} is not what `vt-gateway vectors generate` makes", file=out)
             return EXIT_REFUSED
         print(f"{target}: current", file=out)
@@ -252,6 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     init = dev.add_parser("init", help="copy the contracts and generate development keys")
     init.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
     init.add_argument("--keys", type=Path, default=DEV_KEYS)
+    init.add_argument("--tokens", type=Path, default=Path("var/api-tokens.toml"))
     init.set_defaults(command=dev_init)
 
     for name, function, text in (
@@ -270,6 +334,19 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--as", dest="transport_identity", help="transport identity")
             sub.add_argument("--receiver", default=DEFAULT_RECEIVER)
             sub.add_argument("--now", help="the verifier's clock, RFC 3339 UTC")
+
+    run = commands.add_parser("run", help="run the gateway (consumer, relay, timers, API)")
+    run.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    run.set_defaults(command=run_command)
+
+    prov = commands.add_parser("provision", help="create the partners' broker users")
+    prov.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    prov.add_argument("--management-url", default="http://127.0.0.1:15672")
+    prov.add_argument("--admin-user", default="guest", help="password: $VTGW_BROKER_ADMIN_PASSWORD")
+    prov.add_argument(
+        "--credentials", type=Path, required=True, help="folder for the partners' credentials"
+    )
+    prov.set_defaults(command=provision_command)
 
     contracts = commands.add_parser("contracts", help="partner contracts").add_subparsers(
         required=True, metavar="ACTION"

@@ -1,0 +1,137 @@
+"""The hub consumer: deliveries from `vtgw.in`, stored in groups, then acknowledged.
+
+The messages in flight share one commit (a group commit): a batch closes
+when it holds `batch_size` deliveries or `batch_wait` has passed since its
+first. The ack decision lives here alone, from each delivery's `Handled`:
+stored -> ack; refused -> the message goes to `vtgw.dead` with the reason in
+its headers, then ack; the store unreachable -> nothing is acked, every
+delivery of the batch is returned to the queue and tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from adapters.amqp.publisher import publish_dead_letter
+from gateway.domain.errors import TransientError
+from gateway.service.outgoing import Hub
+from gateway.service.ports import Store
+from gateway.service.receiving import Delivery, Disposition, Handled, receive_batch
+
+log = structlog.get_logger("vtgw.hub")
+
+Clock = Callable[[], datetime]
+
+
+class HubConsumer:
+    """Consumes `vtgw.in` with group commits; one batch is stored at a time."""
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        store: Store,
+        hub: Hub,
+        clock: Clock,
+        *,
+        batch_size: int,
+        batch_wait: timedelta,
+    ) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._store = store
+        self._hub = hub
+        self._clock = clock
+        self._batch_size = batch_size
+        self._batch_wait = batch_wait.total_seconds()
+        self._pending: list[AbstractIncomingMessage] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._on_message, no_ack=False)
+
+    async def stop(self) -> None:
+        """Stop taking deliveries and finish the ones in hand (SIGTERM)."""
+        if self._tag is not None:
+            await self._queue.cancel(self._tag)
+            self._tag = None
+        await self._flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._pending.append(message)
+        if len(self._pending) >= self._batch_size:
+            self._spawn_flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._batch_wait, self._spawn_flush)
+
+    def _spawn_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task = asyncio.create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        async with self._flushing:
+            batch, self._pending = self._pending, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if batch:
+                await self._store_batch(batch)
+
+    async def _store_batch(self, batch: list[AbstractIncomingMessage]) -> None:
+        deliveries = [Delivery(m.body, m.user_id or "") for m in batch]
+        try:
+            async with self._store.transaction() as uow:
+                handled = await receive_batch(uow, self._hub, deliveries, self._clock())
+        except TransientError as exc:
+            log.warning("store_unavailable", deliveries=len(batch), error=str(exc))
+            for message in batch:
+                await message.nack(requeue=True)
+            return
+        for message, outcome in zip(batch, handled, strict=True):
+            await self._settle(message, outcome)
+
+    async def _settle(self, message: AbstractIncomingMessage, handled: Handled) -> None:
+        """The one place a delivery is acknowledged, after its batch is committed."""
+        if handled.disposition is Disposition.DEAD_LETTER and handled.rejection is not None:
+            rejection = handled.rejection
+            await publish_dead_letter(
+                self._channel,
+                message.body,
+                {
+                    "x-vtgw-code": rejection.code.value,
+                    "x-vtgw-detail": rejection.detail,
+                    "x-vtgw-pointer": rejection.pointer,
+                    "x-vtgw-transport-identity": message.user_id or "",
+                },
+            )
+            log.info(
+                "message_rejected",
+                message_id=handled.message_id,
+                sender=handled.sender,
+                code=rejection.code.value,
+                pointer=rejection.pointer,
+            )
+        else:
+            log.info(
+                "message_received",
+                message_id=handled.message_id,
+                type=handled.message_type,
+                sender=handled.sender,
+                duplicate=handled.duplicate,
+            )
+        await message.ack()

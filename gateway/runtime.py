@@ -1,0 +1,164 @@
+"""`vt-gateway run`: one process runs the hub consumer, the relay, the timers and the API.
+
+Wiring only: the real adapters are put behind the service layer's ports
+here. Connections are made inside the running loop. SIGTERM stops taking new
+deliveries, finishes the batch in hand (acking nothing unstored), lets the
+relay finish its round, and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from adapters.amqp.connection import connect
+from adapters.amqp.hub import HubConsumer
+from adapters.amqp.publisher import AmqpPublisher
+from adapters.amqp.topology import IN_QUEUE, declare_topology
+from adapters.crypto.keyfiles import key_path, read_private_key
+from adapters.http.api import create_api_app
+from adapters.http.auth import load_api_tokens
+from adapters.store.sql import migrate, open_store
+from gateway.bootstrap import Core, Paths, load_core
+from gateway.domain.contracts import Transport
+from gateway.domain.errors import ConfigurationError, TransientError
+from gateway.domain.signatures import SigningKey
+from gateway.service.outgoing import Hub
+from gateway.service.ports import Store
+from gateway.service.relay import Claim, fire_due_timers, relay_once
+from gateway.settings import Settings
+
+log = structlog.get_logger("vtgw.run")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hub_signing_key(core: Core, settings: Settings, now: datetime) -> SigningKey:
+    """The hub's key: the configured kid, or the newest valid key whose private half is on disk."""
+    hub = core.contracts.hub
+    candidates = [
+        key
+        for key in sorted(hub.keys, key=lambda k: k.not_before, reverse=True)
+        if key.valid_for(signed_at=now, now=now)
+        and (not settings.signing_kid or key.kid == settings.signing_kid)
+        and key_path(settings.keys_dir, hub.party, key.kid).exists()
+    ]
+    if not candidates:
+        raise ConfigurationError(
+            f"no valid signing key of '{hub.party}' with a private key in {settings.keys_dir}"
+            " (development: `vt-gateway dev init`)"
+        )
+    kid = candidates[0].kid
+    return read_private_key(key_path(settings.keys_dir, hub.party, kid), kid)
+
+
+@dataclass
+class Gateway:
+    """The running parts, so that a test or `run` can start and stop them."""
+
+    settings: Settings
+    core: Core
+    hub: Hub
+    store: Store
+    clock: Clock = utc_now
+
+    async def relay_loop(self, publisher: AmqpPublisher, stopping: asyncio.Event) -> None:
+        """Publish the outbox and fire due timers until asked to stop."""
+        claim = Claim(claimer=_instance_name(), lease=self.settings.lease)
+        contracts = self.core.contracts
+        interval = self.settings.relay_interval.total_seconds()
+        publishers = {Transport.AMQP: publisher}
+        while not stopping.is_set():
+            busy = 0
+            try:
+                busy += await relay_once(self.store, publishers, contracts, claim, self.clock())
+                busy += await fire_due_timers(self.store, contracts, claim, self.clock())
+            except TransientError as exc:
+                log.warning("relay_retrying", error=str(exc))
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), interval)
+
+
+async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
+    paths = Paths.defaults(contracts=settings.contracts_dir)
+    core = load_core(paths)
+    hub = Hub(core.verifier(settings.party), hub_signing_key(core, settings, clock()))
+    await migrate(settings.store_dsn)
+    store = await open_store(settings.store_dsn)
+    return Gateway(settings, core, hub, store, clock)
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT."""
+    gateway = await start_gateway(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+    connection = await connect(settings.amqp_urls, name=f"vt-gateway {_instance_name()}")
+    consume_channel = await connection.channel()
+    await consume_channel.set_qos(prefetch_count=settings.prefetch)
+    parties = [c.party for c in gateway.core.contracts if c.transport is Transport.AMQP]
+    await declare_topology(consume_channel, parties, delivery_limit=settings.delivery_limit)
+    queue = await consume_channel.get_queue(IN_QUEUE, ensure=False)
+    consumer = HubConsumer(
+        consume_channel,
+        queue,
+        gateway.store,
+        gateway.hub,
+        gateway.clock,
+        batch_size=settings.batch_size,
+        batch_wait=settings.batch_wait,
+    )
+    publish_channel = await connection.channel(publisher_confirms=True)
+    publisher = AmqpPublisher(publish_channel)
+
+    app = web.Application()
+    api = create_api_app(
+        store=gateway.store,
+        hub=gateway.hub,
+        region=gateway.core.region,
+        tokens=load_api_tokens(settings.api_tokens_file),
+        clock=gateway.clock,
+    )
+    app.add_subapp("/api/v1", api)
+    app.router.add_get("/healthz", _healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+
+    await consumer.start()
+    relay = asyncio.create_task(gateway.relay_loop(publisher, stopping))
+    log.info("gateway_started", instance=_instance_name(), party=settings.party)
+    await stopping.wait()
+    log.info("gateway_stopping")
+    await consumer.stop()
+    await relay
+    await runner.cleanup()
+    await connection.close()
+    await gateway.store.close()
+    log.info("gateway_stopped")
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+def _instance_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
