@@ -5,7 +5,11 @@ its own authentication established (the AMQP `user_id`, or the e-mail bridge's
 party). No I/O happens here; the clock is passed in. The order of the checks
 is the protocol's, visible below in `verify_message`:
 
-    decode -> authenticate -> validate -> clock -> authorise
+    decode -> authenticate (sender, key, signature) -> validate -> clock -> key window
+    -> authorise
+
+The clock comes before the key's window: a message too old or too far ahead
+is told so, whatever key signed it.
 
 Checks that need the store (UNKNOWN_THREAD, INVALID_STATE, DUPLICATE_CONFLICT)
 follow in the handler, inside the transaction that records the message.
@@ -85,8 +89,8 @@ def verify_message(
         canonical = verify_signature(obj, sender, verifier.contracts)
         validate(obj, verifier.validator)
         envelope = Envelope.from_json(obj)
-        check_key_window(envelope, sender, verifier.contracts, now)
         check_clock(envelope, sender, now)
+        check_key_window(envelope, sender, verifier.contracts, now)
         authorise(envelope, sender, verifier)
     except PermanentError as error:
         return _rejected(error.rejection, obj, sender, transport_identity, verifier.contracts)
