@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import os
 import signal
 import socket
@@ -104,6 +105,7 @@ async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
 
 async def run(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # operators: dump stacks to stderr
     gateway = await start_gateway(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -115,7 +117,9 @@ async def run(settings: Settings) -> None:
     await consume_channel.set_qos(prefetch_count=settings.prefetch)
     parties = [c.party for c in gateway.core.contracts if c.transport is Transport.AMQP]
     await declare_topology(consume_channel, parties, delivery_limit=settings.delivery_limit)
-    queue = await consume_channel.get_queue(IN_QUEUE, ensure=False)
+    # A passive declare, not get_queue(ensure=False): only a queue declared on the
+    # robust channel gets its consumer back after the broker restarts.
+    queue = await consume_channel.declare_queue(IN_QUEUE, passive=True)
     consumer = HubConsumer(
         consume_channel,
         queue,

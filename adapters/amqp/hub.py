@@ -11,11 +11,13 @@ delivery of the batch is returned to the queue and tried again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import AMQPError
 
 from adapters.amqp.publisher import publish_dead_letter
 from gateway.domain.errors import TransientError
@@ -26,6 +28,9 @@ from gateway.service.receiving import Delivery, Disposition, Handled, receive_ba
 log = structlog.get_logger("vtgw.hub")
 
 Clock = Callable[[], datetime]
+
+RETRY_FIRST_WAIT = 0.2  # seconds before the first retry of a batch the store refused
+RETRY_LONGEST_WAIT = 10.0
 
 
 class HubConsumer:
@@ -54,12 +59,14 @@ class HubConsumer:
         self._flushing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tag: str | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._tag = await self._queue.consume(self._on_message, no_ack=False)
 
     async def stop(self) -> None:
         """Stop taking deliveries and finish the ones in hand (SIGTERM)."""
+        self._stopping = True
         if self._tag is not None:
             await self._queue.cancel(self._tag)
             self._tag = None
@@ -93,17 +100,40 @@ class HubConsumer:
                 await self._store_batch(batch)
 
     async def _store_batch(self, batch: list[AbstractIncomingMessage]) -> None:
+        """Store the batch, retrying in place while the store is away.
+
+        The deliveries stay unacknowledged meanwhile (so a crash returns them
+        to the queue) and are not requeued (which would count against the
+        queue's delivery limit and send them to the dead letters unprocessed).
+        """
         deliveries = [Delivery(m.body, m.user_id or "") for m in batch]
-        try:
-            async with self._store.transaction() as uow:
-                handled = await receive_batch(uow, self._hub, deliveries, self._clock())
-        except TransientError as exc:
-            log.warning("store_unavailable", deliveries=len(batch), error=str(exc))
-            for message in batch:
-                await message.nack(requeue=True)
-            return
+        wait = RETRY_FIRST_WAIT
+        while True:
+            try:
+                async with self._store.transaction() as uow:
+                    handled = await receive_batch(uow, self._hub, deliveries, self._clock())
+                break
+            except TransientError as exc:
+                if self._stopping:
+                    await self._return(batch)
+                    return
+                log.warning(
+                    "store_unavailable", deliveries=len(batch), error=str(exc), retry_in=wait
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_LONGEST_WAIT)
         for message, outcome in zip(batch, handled, strict=True):
-            await self._settle(message, outcome)
+            try:
+                await self._settle(message, outcome)
+            except (AMQPError, ConnectionError, RuntimeError) as exc:
+                # The channel went away after the commit: the broker delivers the
+                # message again and the inbox recognises it (same receipt again).
+                log.warning("settle_lost", message_id=outcome.message_id, error=type(exc).__name__)
+
+    async def _return(self, batch: list[AbstractIncomingMessage]) -> None:
+        for message in batch:
+            with contextlib.suppress(AMQPError, ConnectionError, RuntimeError):
+                await message.nack(requeue=True)
 
     async def _settle(self, message: AbstractIncomingMessage, handled: Handled) -> None:
         """The one place a delivery is acknowledged, after its batch is committed."""
