@@ -231,11 +231,24 @@ lease_seconds = {self.lease_seconds}
 
 
 @contextmanager
-def gateway_rig(tmp_path: Path, name: str) -> Iterator[GatewayRig]:
-    """A prepared, not yet started gateway with its own vhost and PostgreSQL database."""
+def gateway_rig(
+    tmp_path: Path, name: str, contract_edits: dict[str, dict[str, str]] | None = None
+) -> Iterator[GatewayRig]:
+    """A prepared, not yet started gateway with its own vhost and PostgreSQL database.
+
+    `contract_edits` replaces, per party, one line of its contract by another
+    (a shorter receipt timeout for a test, say) before the gateway starts.
+    """
     with dedicated_vhost() as vhost, postgres_database(f"vtgw_e2e_{name}_{os.getpid()}") as dsn:
         rig = GatewayRig(tmp_path, vhost, dsn)
         rig.prepare()
+        for party, edits in (contract_edits or {}).items():
+            path = rig.contracts_dir / f"{party}.toml"
+            text = path.read_text(encoding="utf-8")
+            for old, new in edits.items():
+                assert old in text, f"{party}.toml has no line {old!r}"
+                text = text.replace(old, new)
+            path.write_text(text, encoding="utf-8")
         try:
             yield rig
         finally:
