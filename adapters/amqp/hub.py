@@ -122,13 +122,16 @@ class HubConsumer:
                 )
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_LONGEST_WAIT)
-        for message, outcome in zip(batch, handled, strict=True):
-            try:
+        try:
+            for message, outcome in zip(batch, handled, strict=True):
                 await self._settle(message, outcome)
-            except (AMQPError, ConnectionError, RuntimeError) as exc:
-                # The channel went away after the commit: the broker delivers the
-                # message again and the inbox recognises it (same receipt again).
-                log.warning("settle_lost", message_id=outcome.message_id, error=type(exc).__name__)
+            # One ack for the whole batch: its deliveries are the oldest unacknowledged
+            # ones on this channel (batches are stored one at a time, in order).
+            await batch[-1].ack(multiple=True)
+        except (AMQPError, ConnectionError, RuntimeError) as exc:
+            # The channel went away after the commit: the broker delivers the
+            # messages again and the inbox recognises them (same receipt again).
+            log.warning("settle_lost", deliveries=len(batch), error=type(exc).__name__)
 
     async def _return(self, batch: list[AbstractIncomingMessage]) -> None:
         for message in batch:
@@ -136,7 +139,11 @@ class HubConsumer:
                 await message.nack(requeue=True)
 
     async def _settle(self, message: AbstractIncomingMessage, handled: Handled) -> None:
-        """The one place a delivery is acknowledged, after its batch is committed."""
+        """What a delivery's outcome asks of the broker once its batch is committed.
+
+        A refused message is kept in `vtgw.dead` with the reason; the ack of the
+        whole batch follows in `_store_batch`, the one place deliveries are acked.
+        """
         if handled.disposition is Disposition.DEAD_LETTER and handled.rejection is not None:
             rejection = handled.rejection
             await publish_dead_letter(
@@ -164,4 +171,3 @@ class HubConsumer:
                 sender=handled.sender,
                 duplicate=handled.duplicate,
             )
-        await message.ack()

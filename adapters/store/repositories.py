@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,24 +70,7 @@ class SqlMessages:
             )
         insert = (
             _insert(self._db, messages)
-            .values(
-                id=message.id,
-                sender=message.sender,
-                recipient=message.recipient,
-                type=message.type,
-                thread=message.thread,
-                reply_to=message.reply_to,
-                case_ref=message.case_ref,
-                gemeente=message.gemeente,
-                direction=message.direction.value,
-                digest=message.digest,
-                raw=message.raw,
-                sent_at=as_utc(message.sent_at),
-                created_at=as_utc(message.created_at),
-                status=change.status.value,
-                final=change.final,
-                attempts=message.attempts,
-            )
+            .values(**_message_values(message, change))
             .on_conflict_do_nothing(index_elements=[messages.c.sender, messages.c.id])
             .returning(messages.c.seq)
         )
@@ -95,6 +78,81 @@ class SqlMessages:
         if seq is None:
             raise DuplicateMessageError(f"message ({message.sender}, {message.id}) is stored")
         await self._append(seq, change)
+
+    @translating
+    async def add_many(self, items: Sequence[tuple[StoredMessage, StatusChange]]) -> None:
+        if not items:
+            return
+        for message, change in items:
+            if message.status != change.status:
+                raise ValueError(
+                    f"message status {message.status} is not its first status {change.status}"
+                )
+        rows = (
+            await self._db.execute(
+                _insert(self._db, messages)
+                .on_conflict_do_nothing(index_elements=[messages.c.sender, messages.c.id])
+                .returning(messages.c.seq, messages.c.sender, messages.c.id),
+                [_message_values(message, change) for message, change in items],
+            )
+        ).all()
+        if len(rows) != len(items):
+            raise DuplicateMessageError(f"{len(items) - len(rows)} of the messages are stored")
+        seqs = {(row.sender, row.id): row.seq for row in rows}
+        await self._db.execute(
+            message_status.insert(),
+            [
+                _status_values(seqs[(message.sender, message.id)], change)
+                for message, change in items
+            ],
+        )
+
+    @translating
+    async def get_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredMessage]:
+        if not keys:
+            return {}
+        rows = await self._db.execute(
+            select(messages).where(tuple_(messages.c.sender, messages.c.id).in_(list(keys)))
+        )
+        return {(row.sender, row.id): _message(row) for row in rows}
+
+    @translating
+    async def record_many(self, changes: Sequence[tuple[str, str, StatusChange]]) -> None:
+        if not changes:
+            return
+        keys = list(dict.fromkeys((sender, message_id) for sender, message_id, _ in changes))
+        found = {
+            (row.sender, row.id): (row.seq, row.final)
+            for row in await self._db.execute(
+                select(messages.c.seq, messages.c.sender, messages.c.id, messages.c.final).where(
+                    tuple_(messages.c.sender, messages.c.id).in_(keys)
+                )
+            )
+        }
+        current: dict[int, StatusChange] = {}
+        final = dict(found.values())
+        statuses = []
+        for sender, message_id, change in changes:
+            if (sender, message_id) not in found:
+                raise LookupError(f"no message ({sender}, {message_id})")
+            seq = found[(sender, message_id)][0]
+            if not final[seq]:  # a final status never changes again (see `record`)
+                current[seq] = change
+                final[seq] = change.final
+            statuses.append(_status_values(seq, change))
+        if current:
+            await self._db.execute(
+                update(messages)
+                .where(messages.c.seq == bindparam("b_seq"))
+                .values(status=bindparam("b_status"), final=bindparam("b_final")),
+                [
+                    {"b_seq": seq, "b_status": c.status.value, "b_final": c.final}
+                    for seq, c in current.items()
+                ],
+            )
+        await self._db.execute(message_status.insert(), statuses)
 
     @translating
     async def record(self, sender: str, message_id: str, change: StatusChange) -> None:
@@ -125,15 +183,7 @@ class SqlMessages:
         await self._append(seq, replace(change, at=at))
 
     async def _append(self, seq: int, change: StatusChange) -> None:
-        await self._db.execute(
-            message_status.insert().values(
-                message_seq=seq,
-                status=change.status.value,
-                at=as_utc(change.at),
-                evidence=_json(change.evidence),
-                final=change.final,
-            )
-        )
+        await self._db.execute(message_status.insert().values(**_status_values(seq, change)))
 
     @translating
     async def get(self, sender: str, message_id: str) -> StoredMessage | None:
@@ -185,6 +235,37 @@ class SqlMessages:
         if attempts is None:
             raise LookupError(f"no message ({sender}, {message_id})")
         return int(attempts)
+
+
+def _message_values(message: StoredMessage, change: StatusChange) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "type": message.type,
+        "thread": message.thread,
+        "reply_to": message.reply_to,
+        "case_ref": message.case_ref,
+        "gemeente": message.gemeente,
+        "direction": message.direction.value,
+        "digest": message.digest,
+        "raw": message.raw,
+        "sent_at": as_utc(message.sent_at),
+        "created_at": as_utc(message.created_at),
+        "status": change.status.value,
+        "final": change.final,
+        "attempts": message.attempts,
+    }
+
+
+def _status_values(seq: int, change: StatusChange) -> dict[str, Any]:
+    return {
+        "message_seq": seq,
+        "status": change.status.value,
+        "at": as_utc(change.at),
+        "evidence": _json(change.evidence),
+        "final": change.final,
+    }
 
 
 def _change(status: Status, at: datetime, evidence: str, final: bool) -> StatusChange:
@@ -246,6 +327,44 @@ class SqlInbox:
         if added is None:
             raise DuplicateMessageError(f"inbox holds ({entry.sender}, {entry.message_id})")
 
+    @translating
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InboxEntry]:
+        if not keys:
+            return {}
+        rows = await self._db.execute(
+            select(inbox).where(tuple_(inbox.c.sender, inbox.c.message_id).in_(list(keys)))
+        )
+        return {
+            (r.sender, r.message_id): InboxEntry(
+                r.sender, r.message_id, r.digest, r.receipt_id, r.received_at
+            )
+            for r in rows
+        }
+
+    @translating
+    async def add_many(self, entries: Sequence[InboxEntry]) -> None:
+        if not entries:
+            return
+        added = (
+            await self._db.execute(
+                _insert(self._db, inbox)
+                .on_conflict_do_nothing(index_elements=[inbox.c.sender, inbox.c.message_id])
+                .returning(inbox.c.sender),
+                [
+                    {
+                        "sender": e.sender,
+                        "message_id": e.message_id,
+                        "digest": e.digest,
+                        "receipt_id": e.receipt_id,
+                        "received_at": as_utc(e.received_at),
+                    }
+                    for e in entries
+                ],
+            )
+        ).all()
+        if len(added) != len(entries):
+            raise DuplicateMessageError(f"the inbox holds {len(entries) - len(added)} of them")
+
 
 class SqlOutbox:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -260,6 +379,26 @@ class SqlOutbox:
         if seq is None:
             raise LookupError(f"no message ({sender}, {message_id}) to enqueue")
         await self._db.execute(outbox.insert().values(message_seq=seq, enqueued_at=at))
+
+    @translating
+    async def enqueue_many(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        if not keys:
+            return
+        at = as_utc(at)
+        seqs = {
+            (row.sender, row.id): row.seq
+            for row in await self._db.execute(
+                select(messages.c.seq, messages.c.sender, messages.c.id).where(
+                    tuple_(messages.c.sender, messages.c.id).in_(list(dict.fromkeys(keys)))
+                )
+            )
+        }
+        missing = [key for key in keys if key not in seqs]
+        if missing:
+            raise LookupError(f"no message {missing[0]} to enqueue")
+        await self._db.execute(
+            outbox.insert(), [{"message_seq": seqs[key], "enqueued_at": at} for key in keys]
+        )
 
     @translating
     async def claim(
@@ -395,6 +534,39 @@ class SqlTimers:
             .returning(timers.c.id)
         )
         return len(cancelled.all())
+
+    @translating
+    async def cancel_many(self, kind: TimerKind, subjects: Sequence[tuple[str, str]]) -> None:
+        if not subjects:
+            return
+        await self._db.execute(
+            update(timers)
+            .where(
+                tuple_(timers.c.subject_sender, timers.c.subject_id).in_(list(subjects)),
+                timers.c.kind == kind.value,
+                _pending,
+            )
+            .values(cancelled_at=datetime.now(UTC))
+        )
+
+    @translating
+    async def schedule_many(self, timers_: Sequence[Timer]) -> None:
+        if not timers_:
+            return
+        await self._db.execute(
+            timers.insert(),
+            [
+                {
+                    "kind": t.kind.value,
+                    "subject_sender": t.subject_sender,
+                    "subject_id": t.subject_id,
+                    "due_at": as_utc(t.due_at),
+                    "rule": t.rule,
+                    "attempt": t.attempt,
+                }
+                for t in timers_
+            ],
+        )
 
     @translating
     async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]:

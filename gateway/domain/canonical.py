@@ -54,6 +54,14 @@ class CanonicalObject:
             for name, value in sorted(obj.items(), key=lambda item: _member_order(item[0]))
         }
 
+    def with_member(self, name: str, value: Any) -> CanonicalObject:
+        """This object with one more member, canonicalising only that member."""
+        extended = CanonicalObject({})
+        members = dict(self._members)
+        members[name] = _canonical_name(name) + b":" + canonical_bytes(value)
+        extended._members = {k: members[k] for k in sorted(members, key=_member_order)}
+        return extended
+
     def without(self, *names: str) -> bytes:
         """The canonical form of the object with the named members left out."""
         return b"{" + b",".join(v for k, v in self._members.items() if k not in names) + b"}"

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from gateway.domain.canonical import CanonicalObject
+from gateway.domain.canonical import CanonicalObject, digest_of
 from gateway.domain.envelope import SIGNATURE_ALG, Envelope, Signature
 
 SIGNATURE_LENGTH = 64
@@ -75,6 +75,16 @@ def sign(envelope: Envelope, key: SigningKey) -> Envelope:
     """The envelope with its signature by `key`."""
     value = key.sign_bytes(signing_bytes(envelope))
     return envelope.with_signature(Signature(SIGNATURE_ALG, key.kid, value))
+
+
+def sign_with_digest(envelope: Envelope, key: SigningKey) -> tuple[Envelope, str]:
+    """The signed envelope and its digest, canonicalising the envelope once."""
+    unsigned = CanonicalObject(envelope.to_json())
+    signature = Signature(SIGNATURE_ALG, key.kid, key.sign_bytes(unsigned.whole()))
+    member = {"alg": signature.alg, "kid": signature.kid, "value": signature.value}
+    return envelope.with_signature(signature), digest_of(
+        unsigned.with_member("signature", member).whole()
+    )
 
 
 def signature_verifies(public_key: bytes, message: bytes, value: str) -> bool:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.domain.canonical import digest
 from gateway.domain.delivery import Direction, Status, StatusChange
 from gateway.domain.envelope import CaseRef, Envelope, format_timestamp, new_message_id
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection
-from gateway.domain.signatures import SigningKey, sign
+from gateway.domain.signatures import SigningKey, sign_with_digest
 from gateway.service.pipeline import Verifier, authorise
 from gateway.service.ports import StoredMessage, UnitOfWork
 
@@ -46,7 +45,7 @@ def build(
     a wrong body from VT's case system is refused here, with the pointer.
     """
     message_id = new_message_id()
-    envelope = sign(
+    envelope, message_digest = sign_with_digest(
         Envelope(
             id=message_id,
             type=message_type,
@@ -77,7 +76,7 @@ def build(
         case_ref=case.ref if case else None,
         gemeente=case.gemeente if case else None,
         direction=Direction.OUT,
-        digest=digest(obj),
+        digest=message_digest,
         raw=json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
         sent_at=envelope.sent_at,
         created_at=now,

@@ -113,9 +113,25 @@ class RejectedMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+MessageKey = tuple[str, str]  # (sender, id): unique per message
+
+
 class MessageRepository(Protocol):
     async def add(self, message: StoredMessage, change: StatusChange) -> None:
         """Store a new message with its first status."""
+
+    async def add_many(self, items: Sequence[tuple[StoredMessage, StatusChange]]) -> None:
+        """Store several new messages at once (a batch's one round trip per table).
+
+        DuplicateMessageError when one is stored already; the transaction is
+        then to be abandoned.
+        """
+
+    async def get_many(self, keys: Sequence[MessageKey]) -> dict[MessageKey, StoredMessage]:
+        """The stored ones among these messages, by (sender, id)."""
+
+    async def record_many(self, changes: Sequence[tuple[str, str, StatusChange]]) -> None:
+        """`record` for several (sender, id, change) at once, in order."""
 
     async def record(self, sender: str, message_id: str, change: StatusChange) -> None:
         """Append a status to a message's history and make it the current status."""
@@ -141,6 +157,12 @@ class MessageRepository(Protocol):
 class Inbox(Protocol):
     async def get(self, sender: str, message_id: str) -> InboxEntry | None: ...
 
+    async def get_many(self, keys: Sequence[MessageKey]) -> dict[MessageKey, InboxEntry]:
+        """The entries held among these (sender, id)."""
+
+    async def add_many(self, entries: Sequence[InboxEntry]) -> None:
+        """Several entries at once; DuplicateMessageError when one is already there."""
+
     async def add(self, entry: InboxEntry) -> None:
         """Raises DuplicateMessageError when (sender, id) is already there."""
 
@@ -148,6 +170,9 @@ class Inbox(Protocol):
 class Outbox(Protocol):
     async def enqueue(self, sender: str, message_id: str, at: datetime) -> None:
         """Put a stored message in line for publishing (again, for a resend)."""
+
+    async def enqueue_many(self, keys: Sequence[MessageKey], at: datetime) -> None:
+        """`enqueue` for several stored messages at once, in this order."""
 
     async def claim(
         self, *, limit: int, now: datetime, lease: timedelta, claimer: str
@@ -174,6 +199,12 @@ class Timers(Protocol):
 
     async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
         """Cancel the pending timers of this kind for this message; how many."""
+
+    async def cancel_many(self, kind: TimerKind, subjects: Sequence[MessageKey]) -> None:
+        """`cancel` for several messages at once."""
+
+    async def schedule_many(self, timers: Sequence[Timer]) -> None:
+        """`schedule` for several timers at once."""
 
     async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]: ...
 

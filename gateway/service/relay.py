@@ -11,6 +11,7 @@ opens for the recipient (it closes when the recipient is heard from again).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,29 +54,32 @@ async def relay_once(
 ) -> int:
     """Publish what the outbox holds; how many rows were published.
 
-    Each row goes to the publisher of its recipient's transport. A row whose
-    publish fails stays claimed until its lease ends and is tried again then;
-    the others go on. A recipient whose transport has no publisher in this
+    Each row goes to the publisher of its recipient's transport; the rows of
+    a round are published together, their confirms awaited together. A row
+    whose publish fails stays claimed until its lease ends and is tried
+    again then; the others go on. A recipient whose transport has no publisher in this
     process keeps its rows in the outbox.
     """
     async with store.transaction() as uow:
         items = await uow.outbox.claim(
             limit=claim.limit, now=now, lease=claim.lease, claimer=claim.claimer
         )
+    routed = [(item, _publisher_for(item, publishers, contracts)) for item in items]
+    outcomes = await asyncio.gather(
+        *(publisher.publish(item) for item, publisher in routed if publisher is not None),
+        return_exceptions=True,
+    )
     published: list[OutboxItem] = []
     failure: TransientError | None = None
-    for item in items:
-        recipient = contracts.get(item.recipient)
-        publisher = publishers.get(recipient.transport) if recipient is not None else None
-        if publisher is None:
-            continue
-        try:
-            await publisher.publish(item)
-        except TransientError as exc:
-            failure = exc
+    attempted = [item for item, publisher in routed if publisher is not None]
+    for item, outcome in zip(attempted, outcomes, strict=True):
+        if isinstance(outcome, TransientError):
+            failure = outcome
             log.warning("publish_failed", message_id=item.message_id, recipient=item.recipient)
-            continue
-        published.append(item)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            published.append(item)
     if published:
         await _mark_sent(store, contracts, published, now)
     elif failure is not None:
@@ -83,25 +87,32 @@ async def relay_once(
     return len(published)
 
 
+def _publisher_for(
+    item: OutboxItem, publishers: Mapping[Transport, Publisher], contracts: Contracts
+) -> Publisher | None:
+    recipient = contracts.get(item.recipient)
+    return publishers.get(recipient.transport) if recipient is not None else None
+
+
 async def _mark_sent(
     store: Store, contracts: Contracts, items: list[OutboxItem], now: datetime
 ) -> None:
+    """SENT for each published row, with the broker's evidence; a receipt timer where due."""
     async with store.transaction() as uow:
         await uow.outbox.published([item.outbox_id for item in items], now)
+        await uow.messages.record_many(
+            [
+                (item.sender, item.message_id, sent(item.type, now, _broker_evidence(item)))
+                for item in items
+            ]
+        )
+        timers = []
         for item in items:
-            evidence = {
-                "broker": "confirmed",
-                "exchange": "vtgw.out",
-                "routing_key": item.recipient,
-            }
-            await uow.messages.record(item.sender, item.message_id, sent(item.type, now, evidence))
-            if not expects_receipt(item.type):
+            recipient = contracts.get(item.recipient)
+            if not expects_receipt(item.type) or recipient is None:
                 continue
             attempt = await uow.messages.count_attempt(item.sender, item.message_id)
-            recipient = contracts.get(item.recipient)
-            if recipient is None:
-                continue
-            await uow.timers.schedule(
+            timers.append(
                 Timer(
                     kind=TimerKind.RECEIPT,
                     subject_sender=item.sender,
@@ -111,6 +122,11 @@ async def _mark_sent(
                     attempt=attempt,
                 )
             )
+        await uow.timers.schedule_many(timers)
+
+
+def _broker_evidence(item: OutboxItem) -> dict[str, str]:
+    return {"broker": "confirmed", "exchange": "vtgw.out", "routing_key": item.recipient}
 
 
 async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now: datetime) -> int:

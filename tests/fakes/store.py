@@ -196,6 +196,20 @@ class MemoryMessages:
         self._tx.state.messages[(sender, message_id)] = replace(row, message=message)
         return attempts
 
+    async def add_many(self, items: Sequence[tuple[StoredMessage, StatusChange]]) -> None:
+        for message, change in items:
+            await self.add(message, change)
+
+    async def get_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredMessage]:
+        rows = self._tx.state.messages
+        return {key: rows[key].message for key in keys if key in rows}
+
+    async def record_many(self, changes: Sequence[tuple[str, str, StatusChange]]) -> None:
+        for sender, message_id, change in changes:
+            await self.record(sender, message_id, change)
+
     def _row(self, sender: str, message_id: str) -> _MessageRow:
         row = self._tx.state.messages.get((sender, message_id))
         if row is None:
@@ -217,6 +231,14 @@ class MemoryInbox:
             raise DuplicateMessageError(f"inbox holds ({entry.sender}, {entry.message_id})")
         self._tx.state.inbox[key] = entry
 
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], InboxEntry]:
+        held = self._tx.state.inbox
+        return {key: held[key] for key in keys if key in held}
+
+    async def add_many(self, entries: Sequence[InboxEntry]) -> None:
+        for entry in entries:
+            await self.add(entry)
+
 
 def _claimable(claimed_until: datetime | None, now: datetime) -> bool:
     return claimed_until is None or claimed_until <= now
@@ -233,6 +255,10 @@ class MemoryOutbox:
             raise LookupError(f"no message ({sender}, {message_id}) to enqueue")
         row_id = state.next_id()
         state.outbox[row_id] = _OutboxRow(row_id, (sender, message_id), at)
+
+    async def enqueue_many(self, keys: Sequence[tuple[str, str]], at: datetime) -> None:
+        for sender, message_id in keys:
+            await self.enqueue(sender, message_id, at)
 
     async def claim(
         self, *, limit: int, now: datetime, lease: timedelta, claimer: str
@@ -316,6 +342,14 @@ class MemoryTimers:
         for row in cancelled:
             state.timers[row.timer.timer_id or 0] = replace(row, cancelled_at=now)
         return len(cancelled)
+
+    async def cancel_many(self, kind: TimerKind, subjects: Sequence[tuple[str, str]]) -> None:
+        for sender, message_id in subjects:
+            await self.cancel(kind, sender, message_id)
+
+    async def schedule_many(self, timers: Sequence[Timer]) -> None:
+        for timer in timers:
+            await self.schedule(timer)
 
     async def pending(self, subject_sender: str, subject_id: str) -> Sequence[Timer]:
         rows = [

@@ -78,3 +78,17 @@ def test_an_integer_beyond_i_json_has_no_canonical_form() -> None:
     with pytest.raises(PermanentError) as caught:
         canonical_bytes({"n": 2**64})
     assert caught.value.code is ErrorCode.SCHEMA_INVALID
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), json_values, max_size=6),
+    st.text(max_size=6),
+    json_values,
+)
+def test_adding_a_member_equals_canonicalising_with_it(
+    obj: dict[str, object], name: str, value: object
+) -> None:
+    """The digest of a signed envelope, built by adding `signature`, is the whole's."""
+    assert CanonicalObject(obj).with_member(name, value).whole() == rfc8785.dumps(
+        obj | {name: value}
+    )
