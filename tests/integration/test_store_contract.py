@@ -107,6 +107,78 @@ class RolledBackError(Exception):
 class StoreContract:
     """The rules every Store keeps; subclasses provide the `store` fixture."""
 
+    # --- the batch operations (one statement per table for a batch) -----------
+
+    async def test_add_many_equals_add_one_by_one(self, store: Store) -> None:
+        """add_many stores each message with its first status; get_many finds them."""
+        items = [
+            (message(f"b{n}"), StatusChange(Status.QUEUED, NOW, {"n": str(n)})) for n in range(3)
+        ]
+        async with store.transaction() as uow:
+            await uow.messages.add_many(items)
+        async with store.transaction() as uow:
+            found = await uow.messages.get_many([(HUB, "b0"), (HUB, "b2"), (HUB, "absent")])
+            history = await uow.messages.history(HUB, "b1")
+        assert found == {(HUB, "b0"): message("b0"), (HUB, "b2"): message("b2")}
+        assert history == [items[1][1]]
+
+    async def test_add_many_refuses_a_message_stored_already(self, store: Store) -> None:
+        """A (sender, id) stored before makes add_many raise DuplicateMessageError."""
+        await stored(store, message("b0"))
+        with pytest.raises(DuplicateMessageError):
+            async with store.transaction() as uow:
+                await uow.messages.add_many([(message("b0"), StatusChange(Status.QUEUED, NOW))])
+
+    async def test_record_many_keeps_order_and_finality(self, store: Store) -> None:
+        """Changes apply in order; after a final one the rest is evidence only."""
+        await stored(store, message("b0"))
+        sent = StatusChange(Status.SENT, NOW + SECOND)
+        delivered = StatusChange(Status.DELIVERED, NOW + 2 * SECOND)
+        late = StatusChange(Status.SENT, NOW + 3 * SECOND)
+        async with store.transaction() as uow:
+            await uow.messages.record_many(
+                [(HUB, "b0", sent), (HUB, "b0", delivered), (HUB, "b0", late)]
+            )
+        async with store.transaction() as uow:
+            got = await uow.messages.get(HUB, "b0")
+            history = await uow.messages.history(HUB, "b0")
+        assert got is not None
+        assert got.status is Status.DELIVERED
+        assert [c.status for c in history] == [
+            Status.QUEUED,
+            Status.SENT,
+            Status.DELIVERED,
+            Status.SENT,
+        ]
+
+    async def test_inbox_many_finds_and_refuses_as_one_by_one(self, store: Store) -> None:
+        """get_many returns what is held; add_many refuses a (sender, id) held already."""
+        entry = InboxEntry("jbg", "i1", "sha256:" + "cd" * 32, "r1", NOW)
+        async with store.transaction() as uow:
+            await uow.inbox.add_many([entry])
+        async with store.transaction() as uow:
+            assert await uow.inbox.get_many([("jbg", "i1"), ("jbg", "i2")]) == {
+                ("jbg", "i1"): entry
+            }
+        with pytest.raises(DuplicateMessageError):
+            async with store.transaction() as uow:
+                await uow.inbox.add_many([entry])
+
+    async def test_enqueue_many_keeps_the_given_order(self, store: Store) -> None:
+        """Rows enqueued together are claimed in the order given."""
+        await stored(store, message("b0"), message("b1"))
+        async with store.transaction() as uow:
+            await uow.outbox.enqueue_many([(HUB, "b1"), (HUB, "b0")], NOW)
+        assert await claim(store, "a") == ["b1", "b0"]
+
+    async def test_timers_many_schedule_and_cancel(self, store: Store) -> None:
+        """schedule_many sets timers; cancel_many cancels those of the messages named."""
+        await stored(store, message("b0"), message("b1"))
+        async with store.transaction() as uow:
+            await uow.timers.schedule_many([receipt_timer("b0", NOW), receipt_timer("b1", NOW)])
+            await uow.timers.cancel_many(TimerKind.RECEIPT, [(HUB, "b0")])
+        assert await claim_timers(store, NOW + SECOND) == ["b1"]
+
     # --- messages and their status history ------------------------------------
 
     async def test_a_message_is_stored_with_its_first_status_and_its_history_grows(
