@@ -118,6 +118,24 @@ class GatewayRig:
         )
         assert code == 0
         self.token = (self.root / "api-token.txt").read_text().strip()
+        self.write_settings()
+        asyncio.run(
+            provision(
+                self.contracts(),
+                management_url=MANAGEMENT_URL,
+                admin_user=ADMIN_USER,
+                admin_password=ADMIN_PASSWORD,
+                credentials_dir=self.root / "credentials",
+                vhost=self.vhost,
+                reset=True,
+            )
+        )
+        for env in (self.root / "credentials").glob("*.env"):
+            self.credentials[env.stem] = read_env_file(env)["VTGW_AMQP_URL"]
+
+    def write_settings(self) -> None:
+        """The gateway's settings file, from this rig's store, vhost, folders and port."""
+        tokens = self.root / "api-tokens.toml"
         (self.root / "gateway.toml").write_text(
             f"""
 [gateway]
@@ -146,20 +164,6 @@ lease_seconds = {self.lease_seconds}
 """,
             encoding="utf-8",
         )
-        report = asyncio.run(
-            provision(
-                self.contracts(),
-                management_url=MANAGEMENT_URL,
-                admin_user=ADMIN_USER,
-                admin_password=ADMIN_PASSWORD,
-                credentials_dir=self.root / "credentials",
-                vhost=self.vhost,
-                reset=True,
-            )
-        )
-        for env in (self.root / "credentials").glob("*.env"):
-            self.credentials[env.stem] = read_env_file(env)["VTGW_AMQP_URL"]
-        del report
 
     def contracts(self) -> Contracts:
         return load_core(Paths.defaults(contracts=self.contracts_dir)).contracts
