@@ -82,11 +82,15 @@ class Gateway:
         contracts = self.core.contracts
         interval = self.settings.relay_interval.total_seconds()
         publishers = {Transport.AMQP: publisher}
+        loop = asyncio.get_running_loop()
+        timers_due = loop.time()
         while not stopping.is_set():
             busy = 0
             try:
                 busy += await relay_once(self.store, publishers, contracts, claim, self.clock())
-                busy += await fire_due_timers(self.store, contracts, claim, self.clock())
+                if loop.time() >= timers_due:  # timers are minutes apart: look each interval
+                    busy += await fire_due_timers(self.store, contracts, claim, self.clock())
+                    timers_due = loop.time() + interval
             except TransientError as exc:
                 log.warning("relay_retrying", error=str(exc))
             if not busy:
