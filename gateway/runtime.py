@@ -42,6 +42,8 @@ log = structlog.get_logger("vtgw.run")
 
 Clock = Callable[[], datetime]
 
+BROKER_CLOSE_TIMEOUT = 5.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -159,7 +161,8 @@ async def run(settings: Settings) -> None:
     await consumer.stop()
     await relay
     await runner.cleanup()
-    await connection.close()
+    with contextlib.suppress(TimeoutError):  # the broker may be away: do not hang on it
+        await asyncio.wait_for(connection.close(), BROKER_CLOSE_TIMEOUT)
     await gateway.store.close()
     log.info("gateway_stopped")
 

@@ -31,6 +31,7 @@ Clock = Callable[[], datetime]
 
 RETRY_FIRST_WAIT = 0.2  # seconds before the first retry of a batch the store refused
 RETRY_LONGEST_WAIT = 10.0
+BROKER_STEP_TIMEOUT = 5.0  # seconds a shutdown step may wait for the broker
 
 
 class HubConsumer:
@@ -68,7 +69,9 @@ class HubConsumer:
         """Stop taking deliveries and finish the ones in hand (SIGTERM)."""
         self._stopping = True
         if self._tag is not None:
-            await self._queue.cancel(self._tag)
+            # aio-pika waits for a cancel forever while the broker is away.
+            with contextlib.suppress(TimeoutError, AMQPError, ConnectionError, RuntimeError):
+                await asyncio.wait_for(self._queue.cancel(self._tag), BROKER_STEP_TIMEOUT)
             self._tag = None
         await self._flush()
         if self._tasks:

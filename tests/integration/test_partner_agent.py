@@ -111,6 +111,7 @@ def broker(contracts: Contracts, tmp_path_factory: pytest.TempPathFactory) -> It
     with dedicated_vhost() as vhost:
         asyncio.run(_declare_topology(vhost))
         status, original = management("GET", "users", PARTY)
+        ours = None
         credentials = tmp_path_factory.mktemp("credentials")
         jbg = contracts.get(PARTY)
         assert jbg is not None
@@ -129,9 +130,10 @@ def broker(contracts: Contracts, tmp_path_factory: pytest.TempPathFactory) -> It
             )
             assert report.reported == (), str(report)
             url = read_env_file(credentials / f"{PARTY}.env")["VTGW_AMQP_URL"]
+            ours = management("GET", "users", PARTY)[1]["password_hash"]
             yield Broker(vhost, f"{url}?reconnect_interval=0.2")
         finally:
-            _restore_user(status, original)
+            _restore_user(status, original, ours)
 
 
 async def _declare_topology(vhost: str) -> None:
@@ -140,7 +142,11 @@ async def _declare_topology(vhost: str) -> None:
         await declare_topology(await connection.channel(), [PARTY])
 
 
-def _restore_user(status: int, original: Any) -> None:
+def _restore_user(status: int, original: Any, ours: str | None) -> None:
+    """Put jbg's user back as it was, unless someone else has set it meanwhile."""
+    now = management("GET", "users", PARTY)[1]
+    if ours is None or not isinstance(now, dict) or now.get("password_hash") != ours:
+        return
     if status != 200:
         management("DELETE", "users", PARTY)
         return
@@ -293,11 +299,16 @@ class Webhook:
 
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls.append((dict(request.headers), await request.read()))
+        await asyncio.sleep(self.delay)
         return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+    async def called(self) -> bool:
+        return bool(self.calls)
 
 
 @pytest.fixture
@@ -487,6 +498,23 @@ async def test_a_failing_webhook_gets_the_message_again_until_it_takes_it(
 
     assert_receipt_of(receipt, request, verify_at_hub)
     assert [headers["X-Vtgw-Message-Id"] for headers, _ in webhook.calls] == [request["id"]] * 3
+
+
+async def test_stopping_finishes_the_delivery_in_hand_before_closing(
+    vt: VtSide, start_agent: StartAgent, webhook: Webhook, verify_at_hub: Callable[..., Any]
+) -> None:
+    """Stopped while the partner's system takes a message: handed over, receipted, acked."""
+    webhook.delay = 0.5
+    agent = await start_agent(handoff=WebhookTarget(webhook.url))
+    request = vt.request()
+    await vt.send(request)
+    await eventually(webhook.called)
+
+    await agent.stop()
+
+    assert_receipt_of(await vt.next_in(), request, verify_at_hub)
+    inbox = await vt.channel.get_queue(INBOX, ensure=False)
+    assert await inbox.get(fail=False) is None  # acked: not returned to the queue
 
 
 async def test_the_consumer_resumes_after_the_broker_drops_its_connection(

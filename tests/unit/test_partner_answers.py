@@ -233,3 +233,32 @@ async def test_the_same_source_with_other_content_is_a_conflict(setup: Setup) ->
         await setup.sender.send(setup.request(), source="http:k", source_hash="other")
 
     assert refused.value.code is ErrorCode.DUPLICATE_CONFLICT
+
+
+async def test_a_second_confirmation_of_a_handover_is_refused_before_it_leaves(
+    setup: Setup, examples: dict[str, Any]
+) -> None:
+    """The thread holds our confirmation already: INVALID_STATE here, not an error from VT."""
+    notice_id = "3c9a1d2e-5b6f-4a7c-8d9e-0f1a2b3c4d5e"
+    await setup.ledger.add_received(
+        ReceivedMessage(
+            sender="vt-gz",
+            id=notice_id,
+            type="overdracht.notice",
+            digest="sha256:" + "2" * 64,
+            thread=notice_id,
+            case=CaseRef("VT-2026-000123", "GM0281"),
+            received_at=VECTOR_NOW,
+            handover=Handover.DONE,
+        )
+    )
+    confirmation = AnswerRequest(
+        "overdracht.confirmation", notice_id, examples["overdracht.confirmation"]["body"]
+    )
+    await setup.sender.send(confirmation)
+
+    with pytest.raises(PermanentError) as refused:
+        await setup.sender.send(confirmation)
+
+    assert refused.value.code is ErrorCode.INVALID_STATE
+    assert len(setup.courier.sent) == 1

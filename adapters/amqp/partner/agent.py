@@ -51,10 +51,22 @@ log = structlog.get_logger("vtgw.partner")
 
 Clock = Callable[[], datetime]
 MAX_CONNECT_BACKOFF = 30.0
+BROKER_CLOSE_TIMEOUT = 5.0
+"""Seconds a shutdown step on the broker may take (the broker may be away)."""
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _bounded(operation: Awaitable[Any], doing: str) -> None:
+    """A broker operation at shutdown: given up after a while, never raised."""
+    try:
+        await asyncio.wait_for(operation, BROKER_CLOSE_TIMEOUT)
+    except TimeoutError:
+        log.warning("shutdown_step_skipped", doing=doing, error="timed out")
+    except BROKER_ERRORS as exc:
+        log.warning("shutdown_step_skipped", doing=doing, error=repr(exc))
 
 
 def handoff_for(target: HandoffTarget) -> Handoff:
@@ -166,9 +178,12 @@ class PartnerAgent:
         self._started = False
         self._stopping.set()
         if self._queue is not None and self._consumer_tag is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._queue.cancel(self._consumer_tag)
+            # Bounded: with the broker away, aio-pika would wait for the channel's return.
+            await _bounded(self._queue.cancel(self._consumer_tag), "cancelling the consumer")
         self._consumer_tag = None
+        if self._runner is not None:  # no new answers; those being posted are finished
+            await self._runner.cleanup()
+            self._runner = None
         in_hand = {t for t in self._in_hand if t is not asyncio.current_task()}
         if in_hand:
             await asyncio.wait(in_hand, timeout=self.settings.shutdown_grace.total_seconds())
@@ -176,14 +191,10 @@ class PartnerAgent:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
         if self._courier is not None:
-            await self._courier.close()
+            await _bounded(self._courier.close(), "closing the publishing channel")
         if self._connection is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._connection.close()
+            await _bounded(self._connection.close(), "closing the connection")
             self._connection = None
         await self._handoff.close()
         if self._ledger is not None:
@@ -272,7 +283,11 @@ class PartnerAgent:
     # --- answers ------------------------------------------------------------------------
 
     async def _serve(self, answers: AnswerSender, listen: tuple[str, int]) -> None:
-        self._runner = web.AppRunner(answers_app(answers), access_log=None)
+        self._runner = web.AppRunner(
+            answers_app(answers),
+            access_log=None,
+            shutdown_timeout=self.settings.shutdown_grace.total_seconds(),
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, listen[0], listen[1])
         await site.start()

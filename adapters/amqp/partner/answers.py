@@ -96,6 +96,7 @@ class AnswerSender:
             answered_thread=answered.thread,
             answered_case=answered.case,
             now=now,
+            thread_types=await self._ledger.types_in_thread(answered.thread),
         )
         answer = _stored(envelope, now, self._policy, source, source_hash)
         try:

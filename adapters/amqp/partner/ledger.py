@@ -220,6 +220,17 @@ class PartnerLedger:
             message_id,
         )
 
+    async def types_in_thread(self, thread: str) -> list[str]:
+        """The types of the thread's messages: received from VT, and our answers not refused."""
+        rows = await self._all(
+            "SELECT type FROM received WHERE thread = ?"
+            " UNION ALL SELECT type FROM answers WHERE thread = ? AND status != ?",
+            thread,
+            thread,
+            AnswerStatus.REFUSED.value,
+        )
+        return [row["type"] for row in rows]
+
     # --- answers ----------------------------------------------------------------
 
     async def add_answer(self, answer: Answer) -> None:

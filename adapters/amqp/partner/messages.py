@@ -9,7 +9,7 @@ here, with its pointer, rather than there.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -159,12 +159,14 @@ def build_answer(
     answered_thread: str,
     answered_case: CaseRef | None,
     now: datetime,
+    thread_types: Sequence[str] = (),
 ) -> Envelope:
     """The signed answer: case and thread of the answered message, VT as recipient.
 
     Refused (PermanentError) when it is a type the adapter sends itself, when
-    it does not answer the answered type, or when the hub's schema or the
-    contracts would refuse it.
+    it does not answer the answered type or fit the thread (`thread_types`:
+    a handover confirmed already, or withdrawn), or when the hub's schema or
+    the contracts would refuse it.
     """
     if request.type in UNANSWERED_TYPES:
         raise PermanentError(
@@ -172,7 +174,7 @@ def build_answer(
         )
     if request.type not in partner.validator.message_types:
         raise PermanentError(ErrorCode.SCHEMA_INVALID, "type is not a message type", "/type")
-    problem = answer_problem(request.type, answered_type, ())
+    problem = answer_problem(request.type, answered_type, thread_types)
     if problem is not None:
         raise PermanentError(problem.code, problem.detail, problem.pointer)
     if answered_case is None:
