@@ -278,6 +278,81 @@ class BrokenLedgerError(GatewayError):
         self.sequence = sequence
 
 
+def chain_entry(
+    draft: EntryDraft,
+    *,
+    case_last: LedgerEntry | None,
+    head: LedgerEntry | None,
+    vt: str = VEILIG_THUIS,
+) -> LedgerEntry:
+    """The next entry of the chain for `draft`, or why the transition cannot be.
+
+    `case_last` is the case's latest entry (its state), `head` the chain's
+    latest entry (what the new one links to): a store keeps the chain and
+    asks only for these two, not for every entry.
+    """
+    if case_last is not None and draft.at < case_last.at:
+        raise ValueError("entries of a case go forward in time")
+    holder, regievoerder = _after(draft, case_last, vt)
+    unhashed = LedgerEntry(
+        sequence=head.sequence + 1 if head is not None else FIRST_SEQUENCE,
+        case_ref=draft.case_ref,
+        gemeente=draft.gemeente,
+        kind=draft.kind,
+        by=draft.by,
+        holder=holder,
+        regievoerder=regievoerder,
+        at=draft.at,
+        evidence=draft.evidence,
+        previous_hash=head.hash if head is not None else GENESIS_HASH,
+        hash="",
+    )
+    return replace(unhashed, hash=unhashed.recomputed_hash())
+
+
+def _after(draft: EntryDraft, last: LedgerEntry | None, vt: str) -> tuple[str | None, str | None]:
+    """Holder and regievoerder once the draft is applied, or the reason it cannot be."""
+    holder = last.holder if last is not None else None
+    ref = draft.case_ref
+    match draft.kind:
+        case EntryKind.VEILIGHEIDSBEOORDELING:
+            if holder is not None:
+                raise PermanentError(
+                    ErrorCode.INVALID_STATE, f"case {ref} is already held by {holder}"
+                )
+            if draft.by != vt:
+                raise PermanentError(
+                    ErrorCode.NOT_PERMITTED, "only VT makes a veiligheidsbeoordeling"
+                )
+            return vt, vt
+        case EntryKind.OVERDRACHT_BEVESTIGD:
+            if holder != vt:
+                raise PermanentError(
+                    ErrorCode.INVALID_STATE, f"VT does not hold case {ref}: nothing to confirm"
+                )
+            if draft.by == vt:
+                raise PermanentError(
+                    ErrorCode.NOT_PERMITTED, "VT cannot confirm a handover to itself"
+                )
+            return draft.by, draft.by
+    if holder is None or last is None:
+        raise PermanentError(ErrorCode.INVALID_STATE, f"case {ref} is not open")
+    if draft.by != holder:
+        raise PermanentError(
+            ErrorCode.NOT_PERMITTED, f"only the holder of case {ref} may report this"
+        )
+    match draft.kind:
+        case EntryKind.TERUG_NAAR_VT:
+            if holder == vt:
+                raise PermanentError(ErrorCode.INVALID_STATE, f"VT already holds case {ref}")
+            return vt, vt
+        case EntryKind.REGIE_GEWIJZIGD:
+            return holder, draft.regievoerder
+        case EntryKind.AFGESLOTEN:
+            return None, None
+    raise AssertionError(f"unhandled kind {draft.kind}")  # pragma: no cover
+
+
 class ResponsibilityLedger:
     """Append-only, in memory: the chained entries and who holds each case.
 
@@ -311,68 +386,12 @@ class ResponsibilityLedger:
     def append(self, draft: EntryDraft) -> LedgerEntry:
         """Check the transition, then number, chain and keep the entry."""
         history = self._by_case.get(draft.case_ref, [])
-        last = history[-1] if history else None
-        if last is not None and draft.at < last.at:
-            raise ValueError("entries of a case go forward in time")
-        holder, regievoerder = self._after(draft, last)
-        unhashed = LedgerEntry(
-            sequence=len(self._entries) + FIRST_SEQUENCE,
-            case_ref=draft.case_ref,
-            gemeente=draft.gemeente,
-            kind=draft.kind,
-            by=draft.by,
-            holder=holder,
-            regievoerder=regievoerder,
-            at=draft.at,
-            evidence=draft.evidence,
-            previous_hash=self.head_hash,
-            hash="",
+        head = self._entries[-1] if self._entries else None
+        entry = chain_entry(
+            draft, case_last=history[-1] if history else None, head=head, vt=self.vt
         )
-        entry = replace(unhashed, hash=unhashed.recomputed_hash())
         self._keep(entry)
         return entry
-
-    def _after(self, draft: EntryDraft, last: LedgerEntry | None) -> tuple[str | None, str | None]:
-        """Holder and regievoerder once the draft is applied, or the reason it cannot be."""
-        holder = last.holder if last is not None else None
-        ref = draft.case_ref
-        match draft.kind:
-            case EntryKind.VEILIGHEIDSBEOORDELING:
-                if holder is not None:
-                    raise PermanentError(
-                        ErrorCode.INVALID_STATE, f"case {ref} is already held by {holder}"
-                    )
-                if draft.by != self.vt:
-                    raise PermanentError(
-                        ErrorCode.NOT_PERMITTED, "only VT makes a veiligheidsbeoordeling"
-                    )
-                return self.vt, self.vt
-            case EntryKind.OVERDRACHT_BEVESTIGD:
-                if holder != self.vt:
-                    raise PermanentError(
-                        ErrorCode.INVALID_STATE, f"VT does not hold case {ref}: nothing to confirm"
-                    )
-                if draft.by == self.vt:
-                    raise PermanentError(
-                        ErrorCode.NOT_PERMITTED, "VT cannot confirm a handover to itself"
-                    )
-                return draft.by, draft.by
-        if holder is None or last is None:
-            raise PermanentError(ErrorCode.INVALID_STATE, f"case {ref} is not open")
-        if draft.by != holder:
-            raise PermanentError(
-                ErrorCode.NOT_PERMITTED, f"only the holder of case {ref} may report this"
-            )
-        match draft.kind:
-            case EntryKind.TERUG_NAAR_VT:
-                if holder == self.vt:
-                    raise PermanentError(ErrorCode.INVALID_STATE, f"VT already holds case {ref}")
-                return self.vt, self.vt
-            case EntryKind.REGIE_GEWIJZIGD:
-                return holder, draft.regievoerder
-            case EntryKind.AFGESLOTEN:
-                return None, None
-        raise AssertionError(f"unhandled kind {draft.kind}")  # pragma: no cover
 
     def _keep(self, entry: LedgerEntry) -> None:
         self._entries.append(entry)
