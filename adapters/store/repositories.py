@@ -24,13 +24,18 @@ from adapters.store.tables import (
     alerts,
     as_utc,
     inbox,
+    ledger,
     message_status,
     messages,
     outbox,
+    overdrachten,
     rejected,
     timers,
 )
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
+from gateway.domain.errors import TransientError
+from gateway.domain.handover import Moment, Overdracht, OverdrachtState, Transition
+from gateway.domain.ledger import EntryKind, LedgerEntry
 from gateway.service.ports import (
     Alert,
     DuplicateMessageError,
@@ -692,3 +697,185 @@ class SqlRejections:
             )
             for r in rows
         ]
+
+
+class SqlLedger:
+    """The responsibility ledger's chain; the domain numbers and hashes, the store keeps."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def head(self) -> LedgerEntry | None:
+        # FOR UPDATE holds the head row until the transaction ends (nothing on SQLite,
+        # whose BEGIN IMMEDIATE already holds the one write lock). An empty ledger has
+        # no row to hold: two first appends meet at the primary key instead.
+        row = (
+            await self._db.execute(
+                select(ledger).order_by(ledger.c.sequence.desc()).limit(1).with_for_update()
+            )
+        ).one_or_none()
+        return None if row is None else _ledger_entry(row)
+
+    @translating
+    async def last_of(self, case_ref: str) -> LedgerEntry | None:
+        row = (
+            await self._db.execute(
+                select(ledger)
+                .where(ledger.c.case_ref == case_ref)
+                .order_by(ledger.c.sequence.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+        return None if row is None else _ledger_entry(row)
+
+    @translating
+    async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
+        rows = await self._db.execute(
+            select(ledger).where(ledger.c.case_ref == case_ref).order_by(ledger.c.sequence)
+        )
+        return [_ledger_entry(row) for row in rows]
+
+    @translating
+    async def append(self, entry: LedgerEntry) -> None:
+        # DO NOTHING on any conflict (the sequence or the hash taken by another
+        # instance): a refused insert leaves a PostgreSQL transaction usable.
+        appended = (
+            await self._db.execute(
+                _insert(self._db, ledger)
+                .values(
+                    sequence=entry.sequence,
+                    case_ref=entry.case_ref,
+                    gemeente=entry.gemeente,
+                    kind=entry.kind.value,
+                    by_party=entry.by,
+                    holder=entry.holder,
+                    regievoerder=entry.regievoerder,
+                    at=as_utc(entry.at),
+                    evidence=_json(entry.evidence),
+                    previous_hash=entry.previous_hash,
+                    hash=entry.hash,
+                )
+                .on_conflict_do_nothing()
+                .returning(ledger.c.sequence)
+            )
+        ).scalar_one_or_none()
+        if appended is None:
+            raise TransientError(
+                f"ledger entry {entry.sequence} was appended meanwhile: retry the transaction"
+            )
+
+    @translating
+    async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
+        if limit <= 0:
+            return []
+        rows = await self._db.execute(
+            select(ledger).where(ledger.c.sequence > after).order_by(ledger.c.sequence).limit(limit)
+        )
+        return [_ledger_entry(row) for row in rows]
+
+
+def _ledger_entry(row: Row[Any]) -> LedgerEntry:
+    return LedgerEntry(
+        sequence=row.sequence,
+        case_ref=row.case_ref,
+        gemeente=row.gemeente,
+        kind=EntryKind(row.kind),
+        by=row.by_party,
+        holder=row.holder,
+        regievoerder=row.regievoerder,
+        at=row.at,
+        evidence=_strings(row.evidence),
+        previous_hash=row.previous_hash,
+        hash=row.hash,
+    )
+
+
+def _moment_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and `Z`: the history keeps the exact instant."""
+    return as_utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _history_json(history: Sequence[Transition]) -> str:
+    return json.dumps(
+        [
+            {"state": t.state.value, "at": _moment_text(t.at), "evidence": dict(t.evidence)}
+            for t in history
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def _history(text: str) -> tuple[Transition, ...]:
+    steps: list[dict[str, Any]] = json.loads(text)
+    return tuple(
+        Transition(
+            OverdrachtState(step["state"]),
+            datetime.fromisoformat(step["at"]).astimezone(UTC),
+            dict(step["evidence"]),
+        )
+        for step in steps
+    )
+
+
+def _opened(overdracht: Overdracht) -> tuple[datetime, str]:
+    """The order of a case's overdrachten: by their notice's moment, then id."""
+    first = overdracht.history[0].at if overdracht.history else datetime.min.replace(tzinfo=UTC)
+    return first, overdracht.id
+
+
+class SqlHandovers:
+    """The overdrachten, one row each; the history is a JSON array in its row."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def get(self, overdracht_id: str) -> Overdracht | None:
+        row = (
+            await self._db.execute(select(overdrachten).where(overdrachten.c.id == overdracht_id))
+        ).one_or_none()
+        return None if row is None else _overdracht(row)
+
+    @translating
+    async def save(self, overdracht: Overdracht) -> None:
+        o = overdracht
+        values = {
+            "case_ref": o.case_ref,
+            "gemeente": o.gemeente,
+            "moment": o.moment.value,
+            "recipient": o.recipient,
+            "advised_term": o.advised_term,
+            "state": o.state.value,
+            "deferred_to": o.deferred_to,
+            "history": _history_json(o.history),
+        }
+        await self._db.execute(
+            _insert(self._db, overdrachten)
+            .values(id=o.id, **values)
+            .on_conflict_do_update(index_elements=[overdrachten.c.id], set_=values)
+        )
+
+    @translating
+    async def of_case(self, case_ref: str) -> Sequence[Overdracht]:
+        rows = await self._db.execute(
+            select(overdrachten)
+            .where(overdrachten.c.case_ref == case_ref)
+            .order_by(overdrachten.c.id)
+        )
+        return sorted((_overdracht(row) for row in rows), key=_opened)
+
+
+def _overdracht(row: Row[Any]) -> Overdracht:
+    return Overdracht(
+        id=row.id,
+        case_ref=row.case_ref,
+        gemeente=row.gemeente,
+        moment=Moment(row.moment),
+        recipient=row.recipient,
+        advised_term=row.advised_term,
+        state=OverdrachtState(row.state),
+        history=_history(row.history),
+        deferred_to=row.deferred_to,
+    )

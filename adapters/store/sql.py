@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.store.engine import create_engine, translated
 from adapters.store.repositories import (
     SqlAlerts,
+    SqlHandovers,
     SqlInbox,
+    SqlLedger,
     SqlMessages,
     SqlOutbox,
     SqlRejections,
@@ -27,7 +29,9 @@ from adapters.store.repositories import (
 from adapters.store.schema import migrate
 from gateway.service.ports import (
     Alerts,
+    Handovers,
     Inbox,
+    LedgerRepository,
     MessageRepository,
     Outbox,
     Rejections,
@@ -39,7 +43,7 @@ __all__ = ["SqlStore", "SqlUnitOfWork", "migrate", "open_store"]
 
 
 class SqlUnitOfWork:
-    """The six repositories on one transaction's connection."""
+    """The repositories on one transaction's connection."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.messages: MessageRepository = SqlMessages(connection)
@@ -48,6 +52,8 @@ class SqlUnitOfWork:
         self.timers: Timers = SqlTimers(connection)
         self.alerts: Alerts = SqlAlerts(connection)
         self.rejections: Rejections = SqlRejections(connection)
+        self.ledger: LedgerRepository = SqlLedger(connection)
+        self.handovers: Handovers = SqlHandovers(connection)
 
 
 class SqlStore:

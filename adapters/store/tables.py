@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -210,4 +211,42 @@ rejected = Table(
     Column("error_id", Ident),
     Column("headers", Text, nullable=False),  # JSON object of strings
     Index("ix_rejected_received_at", "received_at"),
+)
+
+# The responsibility ledger: one hash chain over all cases, numbered by the domain
+# (`sequence` is never generated here: a second instance appending the same
+# number meets the primary key).
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("sequence", RowId, primary_key=True, autoincrement=False),
+    Column("case_ref", Ident, nullable=False),
+    Column("gemeente", String(16), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("by_party", Ident, nullable=False),
+    Column("holder", Ident),
+    Column("regievoerder", Ident),
+    Column("at", UtcDateTime, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON object of strings
+    Column("previous_hash", String(128), nullable=False),
+    Column("hash", String(128), nullable=False),
+    UniqueConstraint("hash"),
+    Index("ix_ledger_case_ref_sequence", "case_ref", "sequence"),
+)
+
+# The handovers, by the id of their overdracht.notice.
+overdrachten = Table(
+    "overdrachten",
+    metadata,
+    Column("id", Ident, primary_key=True),
+    Column("case_ref", Ident, nullable=False),
+    Column("gemeente", String(16), nullable=False),
+    Column("moment", String(8), nullable=False),
+    Column("recipient", Ident, nullable=False),
+    Column("advised_term", Date, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("deferred_to", Date),
+    Column("history", Text, nullable=False),  # JSON array of {state, at, evidence}
+    Index("ix_overdrachten_case_ref", "case_ref"),
+    Index("ix_overdrachten_state_advised_term", "state", "advised_term"),
 )

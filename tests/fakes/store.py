@@ -17,12 +17,16 @@ from typing import TypeVar
 
 from gateway.domain.delivery import StatusChange, TimerKind
 from gateway.domain.errors import TransientError
+from gateway.domain.handover import Overdracht
+from gateway.domain.ledger import LedgerEntry
 from gateway.service.ports import (
     Alert,
     Alerts,
     DuplicateMessageError,
+    Handovers,
     Inbox,
     InboxEntry,
+    LedgerRepository,
     MessageRepository,
     Outbox,
     OutboxItem,
@@ -85,6 +89,8 @@ class _State:
     alerts: dict[int, Alert] = field(default_factory=dict)
     rejected: dict[int, RejectedMessage] = field(default_factory=dict)
     last_id: int = 0  # one sequence for every table: ids are unique and increasing
+    ledger: dict[int, LedgerEntry] = field(default_factory=dict)  # by sequence, in order
+    overdrachten: dict[str, Overdracht] = field(default_factory=dict)
 
     def copy(self) -> _State:
         return _State(
@@ -95,6 +101,8 @@ class _State:
             dict(self.alerts),
             dict(self.rejected),
             self.last_id,
+            dict(self.ledger),
+            dict(self.overdrachten),
         )
 
     def next_id(self) -> int:
@@ -417,6 +425,70 @@ class MemoryRejections:
         return [rejected for _, rejected in newest[: max(limit, 0)]]
 
 
+class MemoryLedger:
+    """The ledger's chain by sequence; a taken sequence or hash is a TransientError, as in SQL."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    def _ordered(self) -> list[LedgerEntry]:
+        return [entry for _, entry in sorted(self._tx.state.ledger.items())]
+
+    async def head(self) -> LedgerEntry | None:
+        # One transaction at a time: the head is held until the block ends anyway.
+        entries = self._tx.state.ledger
+        return entries[max(entries)] if entries else None
+
+    async def last_of(self, case_ref: str) -> LedgerEntry | None:
+        history = await self.history(case_ref)
+        return history[-1] if history else None
+
+    async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
+        return [entry for entry in self._ordered() if entry.case_ref == case_ref]
+
+    async def append(self, entry: LedgerEntry) -> None:
+        entry = replace(entry, at=as_utc(entry.at), evidence=dict(entry.evidence))
+        entries = self._tx.state.ledger
+        if entry.sequence in entries or any(e.hash == entry.hash for e in entries.values()):
+            raise TransientError(
+                f"ledger entry {entry.sequence} was appended meanwhile: retry the transaction"
+            )
+        entries[entry.sequence] = entry
+
+    async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
+        return [entry for entry in self._ordered() if entry.sequence > after][: max(limit, 0)]
+
+
+def _kept_overdracht(overdracht: Overdracht) -> Overdracht:
+    """An overdracht as the store gives it back: its moments UTC, its evidence dicts."""
+    history = tuple(
+        replace(step, at=as_utc(step.at), evidence=dict(step.evidence))
+        for step in overdracht.history
+    )
+    return replace(overdracht, history=history)
+
+
+def _opened(overdracht: Overdracht) -> tuple[datetime, str]:
+    """The order of a case's overdrachten: by their notice's moment, then id (as in SQL)."""
+    first = overdracht.history[0].at if overdracht.history else datetime.min.replace(tzinfo=UTC)
+    return first, overdracht.id
+
+
+class MemoryHandovers:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def get(self, overdracht_id: str) -> Overdracht | None:
+        return self._tx.state.overdrachten.get(overdracht_id)
+
+    async def save(self, overdracht: Overdracht) -> None:
+        self._tx.state.overdrachten[overdracht.id] = _kept_overdracht(overdracht)
+
+    async def of_case(self, case_ref: str) -> Sequence[Overdracht]:
+        found = (o for o in self._tx.state.overdrachten.values() if o.case_ref == case_ref)
+        return sorted(found, key=_opened)
+
+
 class MemoryUnitOfWork:
     def __init__(self, tx: _Transaction) -> None:
         self.messages: MessageRepository = MemoryMessages(tx)
@@ -425,6 +497,8 @@ class MemoryUnitOfWork:
         self.timers: Timers = MemoryTimers(tx)
         self.alerts: Alerts = MemoryAlerts(tx)
         self.rejections: Rejections = MemoryRejections(tx)
+        self.ledger: LedgerRepository = MemoryLedger(tx)
+        self.handovers: Handovers = MemoryHandovers(tx)
 
 
 class MemoryStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -21,6 +21,23 @@ from adapters.store.engine import create_engine
 from adapters.store.tables import metadata
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
 from gateway.domain.errors import TransientError
+from gateway.domain.handover import (
+    Moment,
+    Overdracht,
+    OverdrachtState,
+    on_confirmation,
+    on_deferral,
+    on_notice,
+    on_receipt,
+)
+from gateway.domain.ledger import (
+    VEILIG_THUIS,
+    EntryDraft,
+    EntryKind,
+    LedgerEntry,
+    chain_entry,
+    verify_chain,
+)
 from gateway.service.ports import (
     DuplicateMessageError,
     InboxEntry,
@@ -98,6 +115,65 @@ async def claim_timers(store: Store, now: datetime, claimer: str = "a") -> list[
     async with store.transaction() as uow:
         timers = await uow.timers.claim_due(now=now, limit=10, lease=LEASE, claimer=claimer)
     return [timer.subject_id for timer in timers]
+
+
+CASE_A = "VT-2026-0001"
+CASE_B = "VT-2026-0002"
+GEMEENTE = "GM0281"
+DIGEST = "sha256:" + "cd" * 32
+
+
+async def appended(store: Store, *drafts: EntryDraft) -> list[LedgerEntry]:
+    """Chain and append the drafts as the service does: one transaction each, from the store."""
+    entries = []
+    for draft in drafts:
+        async with store.transaction() as uow:
+            head = await uow.ledger.head()
+            case_last = await uow.ledger.last_of(draft.case_ref)
+            entry = chain_entry(draft, case_last=case_last, head=head)
+            await uow.ledger.append(entry)
+        entries.append(entry)
+    return entries
+
+
+def two_cases() -> list[EntryDraft]:
+    """Case A opened, handed over to jbg and its regie moved; case B opened and closed."""
+    amsterdam = timezone(timedelta(hours=1))
+    return [
+        EntryDraft.veiligheidsbeoordeling(CASE_A, GEMEENTE, NOW, evidence={"notitie": "één"}),
+        EntryDraft.veiligheidsbeoordeling(CASE_B, GEMEENTE, NOW + SECOND),
+        EntryDraft.overdracht_bevestigd(
+            CASE_A,
+            GEMEENTE,
+            "jbg",
+            (NOW + 2 * SECOND).astimezone(amsterdam),
+            overdracht_id="n1",
+            confirmation_id="c1",
+            confirmation_digest=DIGEST,
+        ),
+        EntryDraft.regie_gewijzigd(
+            CASE_A,
+            GEMEENTE,
+            "jbg",
+            "wijkteam-oost",
+            NOW + 3 * SECOND,
+            message_id="r1",
+            digest=DIGEST,
+        ),
+        EntryDraft.afgesloten(CASE_B, GEMEENTE, VEILIG_THUIS, NOW + 4 * SECOND),
+    ]
+
+
+def notice(overdracht_id: str, case_ref: str = CASE_A, at: datetime = NOW) -> Overdracht:
+    return on_notice(
+        id=overdracht_id,
+        case_ref=case_ref,
+        gemeente=GEMEENTE,
+        moment=Moment.B,
+        recipient="jbg",
+        advised_term=date(2026, 12, 12),
+        at=at,
+    )
 
 
 class RolledBackError(Exception):
@@ -586,6 +662,142 @@ class StoreContract:
             ("d2", "m2", "e2"),
             ("d1", "m1", "e1"),
         ]
+
+    # --- the responsibility ledger ---------------------------------------------------
+
+    async def test_ledger_entries_come_back_equal_and_their_chain_verifies(
+        self, store: Store
+    ) -> None:
+        """Every appended entry is read back equal, its hash recomputes and the chain is whole."""
+        written = await appended(store, *two_cases())
+        async with store.transaction() as uow:
+            kept = await uow.ledger.entries(after=0, limit=100)
+        assert list(kept) == written
+        for entry in kept:
+            assert entry.recomputed_hash() == entry.hash
+            assert entry.at.tzinfo is UTC
+        assert verify_chain(kept) is None
+        assert kept[0].evidence == {"notitie": "één"}
+        assert kept[2].kind is EntryKind.OVERDRACHT_BEVESTIGD
+        assert (kept[3].holder, kept[3].regievoerder) == ("jbg", "wijkteam-oost")
+
+    async def test_the_ledger_head_is_the_last_appended_entry(self, store: Store) -> None:
+        """head() is None for an empty ledger, then always the entry appended last."""
+        async with store.transaction() as uow:
+            assert await uow.ledger.head() is None
+        drafts = two_cases()
+        for draft in drafts:
+            (entry,) = await appended(store, draft)
+            async with store.transaction() as uow:
+                assert await uow.ledger.head() == entry
+
+    async def test_last_of_and_history_give_one_cases_entries(self, store: Store) -> None:
+        """last_of() is a case's latest entry, history() its entries oldest first; others none."""
+        written = await appended(store, *two_cases())
+        async with store.transaction() as uow:
+            history_a = await uow.ledger.history(CASE_A)
+            history_b = await uow.ledger.history(CASE_B)
+            last_a = await uow.ledger.last_of(CASE_A)
+            last_b = await uow.ledger.last_of(CASE_B)
+            assert await uow.ledger.last_of("VT-2026-9999") is None
+            assert list(await uow.ledger.history("VT-2026-9999")) == []
+        assert list(history_a) == [written[0], written[2], written[3]]
+        assert list(history_b) == [written[1], written[4]]
+        assert last_a == written[3]
+        assert last_b == written[4]
+        assert last_b.holder is None
+
+    async def test_appending_a_taken_sequence_is_a_transient_error(self, store: Store) -> None:
+        """An entry with a taken sequence is a TransientError; the transaction can be abandoned."""
+        (first,) = await appended(store, two_cases()[0])
+        rival = chain_entry(
+            EntryDraft.veiligheidsbeoordeling(CASE_B, GEMEENTE, NOW), case_last=None, head=None
+        )
+        assert rival.sequence == first.sequence
+        heads: list[LedgerEntry | None] = []
+
+        async def append_rival() -> None:
+            async with store.transaction() as uow:
+                try:
+                    await uow.ledger.append(rival)
+                finally:
+                    # The refused insert leaves the transaction usable until it is abandoned.
+                    heads.append(await uow.ledger.head())
+
+        with pytest.raises(TransientError):
+            await append_rival()
+        assert heads == [first]
+        async with store.transaction() as uow:
+            assert list(await uow.ledger.entries(after=0, limit=10)) == [first]
+            assert await uow.ledger.last_of(CASE_B) is None
+        (second,) = await appended(store, two_cases()[1])
+        assert second.sequence == first.sequence + 1
+
+    async def test_ledger_entries_page_in_order(self, store: Store) -> None:
+        """entries(after, limit) gives the next `limit` entries by sequence, page by page."""
+        written = await appended(store, *two_cases())
+        pages = []
+        after = 0
+        async with store.transaction() as uow:
+            while page := await uow.ledger.entries(after=after, limit=2):
+                pages.append([entry.sequence for entry in page])
+                assert verify_chain(page, after=written[after - 1] if after else None) is None
+                after = page[-1].sequence
+            assert list(await uow.ledger.entries(after=1, limit=0)) == []
+        assert pages == [[1, 2], [3, 4], [5]]
+
+    # --- overdrachten ---------------------------------------------------------------
+
+    async def test_an_overdracht_saved_twice_keeps_its_latest_state_and_whole_history(
+        self, store: Store
+    ) -> None:
+        """save() replaces: the latest state, its dates and every transition come back equal."""
+        sent = notice("n1")
+        async with store.transaction() as uow:
+            await uow.handovers.save(sent)
+        delivered = on_receipt(sent, sender="jbg", message_id="rc1", at=NOW + SECOND)
+        deferred = on_deferral(
+            delivered,
+            sender="jbg",
+            message_id="d1",
+            at=NOW + SECOND,
+            new_date=date(2026, 12, 19),
+            reason="capaciteit",
+        )
+        confirmed = on_confirmation(deferred, sender="jbg", message_id="c1", at=NOW + 2 * SECOND)
+        async with store.transaction() as uow:
+            await uow.handovers.save(delivered)
+            await uow.handovers.save(deferred)
+            await uow.handovers.save(confirmed)
+        async with store.transaction() as uow:
+            kept = await uow.handovers.get("n1")
+            assert await uow.handovers.get("absent") is None
+        assert kept == confirmed
+        assert kept is not None
+        assert kept.state is OverdrachtState.CONFIRMED
+        assert [step.state for step in kept.history] == [
+            OverdrachtState.NOTICE_SENT,
+            OverdrachtState.DELIVERED,
+            OverdrachtState.DEFERRED,
+            OverdrachtState.CONFIRMED,
+        ]
+        assert kept.deferred_to == date(2026, 12, 19)
+        assert kept.advised_term == date(2026, 12, 12)
+        assert kept.confirmed_at == NOW + 2 * SECOND
+        assert all(step.at.tzinfo is UTC for step in kept.history)
+
+    async def test_of_case_lists_a_cases_overdrachten(self, store: Store) -> None:
+        """of_case() gives the case's overdrachten, by their notice's moment; no other case's."""
+        later = notice("a-later", at=NOW + SECOND)
+        first = notice("z-first")
+        async with store.transaction() as uow:
+            await uow.handovers.save(later)
+            await uow.handovers.save(first)
+            await uow.handovers.save(notice("other", case_ref=CASE_B))
+        async with store.transaction() as uow:
+            found = await uow.handovers.of_case(CASE_A)
+            assert list(await uow.handovers.of_case("VT-2026-9999")) == []
+        assert list(found) == [first, later]
 
     # --- time -----------------------------------------------------------------------
 
