@@ -170,6 +170,70 @@ def _dev_api_token(tokens_file: Path, out: TextIO) -> None:
     print(f"API token for 'dev-case-system' in {token_file}", file=out)
 
 
+# --- the responsibility ledger -------------------------------------------------
+
+LEDGER_PAGE = 1000
+
+
+def ledger_verify(args: argparse.Namespace, out: TextIO) -> int:
+    """Check the whole hash chain of the ledger; name the first broken entry."""
+    broken, count = asyncio.run(_verify_ledger(load_settings(args.config).store_dsn))
+    if broken is not None:
+        print(f"ledger: broken at entry {broken} ({count} entries read)", file=out)
+        return EXIT_REFUSED
+    print(f"ledger: {count} entries, the chain is whole", file=out)
+    return EXIT_OK
+
+
+async def _verify_ledger(dsn: str) -> tuple[int | None, int]:
+    from adapters.store.sql import open_store  # noqa: PLC0415 - only this command needs it
+    from gateway.domain.ledger import verify_chain  # noqa: PLC0415
+
+    store = await open_store(dsn)
+    try:
+        count, after = 0, None
+        while True:
+            async with store.transaction() as uow:
+                page = await uow.ledger.entries(
+                    after=after.sequence if after else 0, limit=LEDGER_PAGE
+                )
+            if not page:
+                return None, count
+            broken = verify_chain(page, after=after)
+            count += len(page)
+            if broken is not None:
+                return broken, count
+            after = page[-1]
+    finally:
+        await store.close()
+
+
+def ledger_holder(args: argparse.Namespace, out: TextIO) -> int:
+    """Who holds a case now, or at --at."""
+    from gateway.service.views import case_view  # noqa: PLC0415
+
+    async def view() -> dict[str, Any] | None:
+        from adapters.store.sql import open_store  # noqa: PLC0415
+
+        store = await open_store(load_settings(args.config).store_dsn)
+        try:
+            at = parse_timestamp(args.at) if args.at else None
+            return await case_view(store, args.case, at)
+        finally:
+            await store.close()
+
+    found = asyncio.run(view())
+    if found is None:
+        print(f"{args.case}: unknown to the ledger", file=out)
+        return EXIT_REFUSED
+    moment = found["at"] or "now"
+    print(
+        f"{args.case} at {moment}: held by {found['holder']}, regie {found['regievoerder']}",
+        file=out,
+    )
+    return EXIT_OK
+
+
 # --- messages -----------------------------------------------------------------
 
 
@@ -291,6 +355,20 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _add_ledger_commands(commands: Any) -> None:
+    ledger = commands.add_parser("ledger", help="the responsibility ledger").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    verify_ledger = ledger.add_parser("verify", help="check the whole hash chain")
+    verify_ledger.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    verify_ledger.set_defaults(command=ledger_verify)
+    holder = ledger.add_parser("holder", help="who holds a case now or at a moment")
+    holder.add_argument("case")
+    holder.add_argument("--at", help="RFC 3339 UTC moment; default now")
+    holder.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    holder.set_defaults(command=ledger_holder)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vt-gateway", description="Handover messaging gateway of Veilig Thuis Gelderland-Zuid"
@@ -347,6 +425,8 @@ def _parser() -> argparse.ArgumentParser:
         "--credentials", type=Path, required=True, help="folder for the partners' credentials"
     )
     prov.set_defaults(command=provision_command)
+
+    _add_ledger_commands(commands)
 
     contracts = commands.add_parser("contracts", help="partner contracts").add_subparsers(
         required=True, metavar="ACTION"

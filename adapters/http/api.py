@@ -37,15 +37,16 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from adapters.http.auth import ApiTokens, bearer_token
-from gateway.domain.envelope import CaseRef
+from gateway.domain.envelope import CaseRef, parse_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection, TransientError
+from gateway.domain.formats import is_utc_millis
 from gateway.domain.region import Region
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
 from gateway.service.submission import SubmitMessage, submit
 from gateway.service.validation import json_pointer
-from gateway.service.views import message_view
+from gateway.service.views import case_view, message_view
 
 API_PREFIX: Final = "/api/v1"
 """Where the gateway mounts this API; the document's `servers` says so too."""
@@ -63,6 +64,7 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
 
 _CHALLENGE = 'Bearer realm="vt-gateway"'
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CASE_REF = re.compile(r"VT-[0-9]{4}-[0-9]{6}")
 _DOCUMENT_URI = "urn:vtgw:api:openapi.json"
 _READ_CHUNK = 64 * 1024
 
@@ -158,6 +160,7 @@ def create_api_app(
     )
     app.router.add_post("/messages", submit_message, name="messages")
     app.router.add_get("/messages/{id}", get_message, name=MESSAGE_ROUTE)
+    app.router.add_get("/cases/{ref}", get_case, name="case")
     app.router.add_get("/openapi.json", get_openapi, name=OPENAPI_ROUTE)
     return app
 
@@ -256,6 +259,24 @@ async def get_message(request: web.Request) -> web.Response:
         raise ApiError(404, "NOT_FOUND", "no message with this id")
     request[MESSAGE_IDS] = (message_id,)
     return web.json_response(view.as_json())
+
+
+async def get_case(request: web.Request) -> web.Response:
+    """Who holds a case now (or at `?at=`), its ledger and its overdrachten."""
+    api = request.app[CONTEXT]
+    case_ref = request.match_info["ref"]
+    if not _CASE_REF.fullmatch(case_ref):
+        raise ApiError(400, ErrorCode.MALFORMED.value, "the case reference is VT-YYYY-NNNNNN")
+    at_text = request.query.get("at")
+    at = None
+    if at_text is not None:
+        if not is_utc_millis(at_text):
+            raise ApiError(400, ErrorCode.MALFORMED.value, "at is RFC 3339 UTC with milliseconds")
+        at = parse_timestamp(at_text)
+    view = await case_view(api.store, case_ref, at)
+    if view is None:
+        raise ApiError(404, "NOT_FOUND", "no case with this reference")
+    return web.json_response(view)
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -18,6 +18,8 @@ from typing import Protocol
 
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
 from gateway.domain.errors import GatewayError
+from gateway.domain.handover import Overdracht
+from gateway.domain.ledger import LedgerEntry
 
 
 class DuplicateMessageError(GatewayError):
@@ -229,6 +231,35 @@ class Rejections(Protocol):
     async def recent(self, limit: int) -> Sequence[RejectedMessage]: ...
 
 
+class LedgerRepository(Protocol):
+    """The responsibility ledger's entries: one hash chain over all cases."""
+
+    async def head(self) -> LedgerEntry | None:
+        """The chain's last entry; held (FOR UPDATE on PostgreSQL) until the transaction ends."""
+
+    async def last_of(self, case_ref: str) -> LedgerEntry | None: ...
+
+    async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
+        """The case's entries, oldest first."""
+
+    async def append(self, entry: LedgerEntry) -> None:
+        """Add the next entry; TransientError when its sequence was taken meanwhile."""
+
+    async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
+        """Entries with a sequence above `after`, in order (for verifying the chain)."""
+
+
+class Handovers(Protocol):
+    """The overdrachten and their lifecycle, by the id of their overdracht.notice."""
+
+    async def get(self, overdracht_id: str) -> Overdracht | None: ...
+
+    async def save(self, overdracht: Overdracht) -> None:
+        """Insert or replace."""
+
+    async def of_case(self, case_ref: str) -> Sequence[Overdracht]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's view of the store."""
 
@@ -238,6 +269,8 @@ class UnitOfWork(Protocol):
     timers: Timers
     alerts: Alerts
     rejections: Rejections
+    ledger: LedgerRepository
+    handovers: Handovers
 
 
 class Store(Protocol):

@@ -20,8 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.domain.delivery import UNANSWERED_TYPES, Direction, Status, StatusChange, TimerKind
-from gateway.domain.errors import ErrorCode, Rejection
+from gateway.domain.errors import ErrorCode, PermanentError, Rejection
 from gateway.domain.threads import answer_problem
+from gateway.service import responsibility
 from gateway.service.outgoing import Hub, error_for, receipt_for
 from gateway.service.pipeline import Accepted, Rejected, verify_message
 from gateway.service.ports import (
@@ -139,6 +140,14 @@ async def _decide(
     original = await _original(uow, hub, batch, outcome)
     if isinstance(original, Rejection):
         return await _reject(uow, hub, batch, delivery, _refused(outcome, original), now=now)
+    try:
+        await responsibility.partner_sends(
+            uow, envelope, digest=outcome.digest, answered=original, vt=hub.party, at=now
+        )
+    except PermanentError as refused:  # the handover's rules (§8.5) refuse it
+        return await _reject(
+            uow, hub, batch, delivery, _refused(outcome, refused.rejection), now=now
+        )
     _store(hub, batch, delivery, outcome, now)
     _effect(batch, outcome, original, now)
     batch.heard_from.add(envelope.sender)

@@ -28,6 +28,7 @@ from gateway.domain.delivery import (
     sent,
 )
 from gateway.domain.errors import TransientError
+from gateway.service import responsibility
 from gateway.service.ports import OutboxItem, Publisher, Store, Timer
 from gateway.service.receiving import undeliverable_alert
 
@@ -150,6 +151,7 @@ async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now:
             await uow.messages.record(
                 message.sender, message.id, StatusChange(Status.UNDELIVERABLE, now, evidence)
             )
+            await responsibility.undeliverable(uow, message, now)
             await uow.alerts.open(
                 undeliverable_alert(message.recipient),
                 f"no receipt from {message.recipient} after {message.attempts} attempts",

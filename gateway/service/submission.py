@@ -17,6 +17,7 @@ from gateway.domain import routing
 from gateway.domain.envelope import CaseRef
 from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.region import Region
+from gateway.service import responsibility
 from gateway.service.outgoing import Hub, build, send
 from gateway.service.ports import Store, StoredMessage, UnitOfWork
 
@@ -80,6 +81,7 @@ async def submit(
         ]
         for message in messages:
             await send(uow, message, now)
+            await responsibility.vt_sends(uow, message, dict(command.body), hub.party)
     return messages
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gateway.domain.envelope import format_timestamp
@@ -81,3 +82,52 @@ def _receipt_digest(receipt: StoredMessage) -> str:
     """The digest a receipt acknowledges: proof of what exactly the recipient got."""
     body = json.loads(receipt.raw).get("body", {})
     return str(body.get("digest", ""))
+
+
+async def case_view(
+    store: Store, case_ref: str, at: datetime | None = None
+) -> dict[str, Any] | None:
+    """Who holds a case (now, or at `at`), its ledger entries and its overdrachten.
+
+    None when the gateway has never seen the case.
+    """
+    async with store.transaction() as uow:
+        entries = await uow.ledger.history(case_ref)
+        overdrachten = await uow.handovers.of_case(case_ref)
+    if not entries:
+        return None
+    in_force = [e for e in entries if at is None or e.at <= at]
+    current = in_force[-1] if in_force else None
+    return {
+        "case_ref": case_ref,
+        "at": format_timestamp(at) if at is not None else None,
+        "holder": current.holder if current else None,
+        "regievoerder": current.regievoerder if current else None,
+        "ledger": [
+            {
+                "sequence": e.sequence,
+                "kind": e.kind.value,
+                "by": e.by,
+                "holder": e.holder,
+                "regievoerder": e.regievoerder,
+                "at": format_timestamp(e.at),
+                "evidence": dict(e.evidence),
+                "hash": e.hash,
+            }
+            for e in entries
+        ],
+        "overdrachten": [
+            {
+                "id": o.id,
+                "moment": o.moment.value,
+                "recipient": o.recipient,
+                "state": o.state.value,
+                "final": o.state.final,
+                "deadline": o.deadline.isoformat(),
+                "history": [
+                    {"state": t.state.value, "at": format_timestamp(t.at)} for t in o.history
+                ],
+            }
+            for o in overdrachten
+        ],
+    }

@@ -1,0 +1,187 @@
+"""The handover's effects on the store: the overdracht's lifecycle and the ledger.
+
+Called inside the transaction that records the message that causes them, so
+a confirmation and the ledger entry that moves the case are written
+together or not at all. Every rule is the pure domain's
+(`gateway.domain.handover`, `gateway.domain.ledger`); this module only
+reads what the rules need and writes what they decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from gateway.domain.envelope import Envelope
+from gateway.domain.errors import ErrorCode, PermanentError
+from gateway.domain.handover import (
+    Moment,
+    Overdracht,
+    on_confirmation,
+    on_deferral,
+    on_notice,
+    on_receipt,
+    on_undeliverable,
+    on_withdrawal,
+)
+from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
+from gateway.service.ports import StoredMessage, UnitOfWork
+
+
+async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> LedgerEntry:
+    """Chain a ledger entry after the case's last and the chain's head."""
+    head = await uow.ledger.head()
+    last = await uow.ledger.last_of(draft.case_ref)
+    if last is not None and draft.at < last.at:  # instances' clocks differ a little
+        draft = replace(draft, at=last.at)
+    entry = chain_entry(draft, case_last=last, head=head, vt=vt)
+    await uow.ledger.append(entry)
+    return entry
+
+
+async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any], vt: str) -> None:
+    """VT's own message: a case VT speaks of is VT's until handed over (§5, §8.1-§8.3).
+
+    The first message about a case opens it in the ledger with VT as holder;
+    an overdracht.notice starts a handover, a withdrawal ends it.
+    """
+    if message.case_ref is None or message.gemeente is None:
+        return
+    if await uow.ledger.last_of(message.case_ref) is None:
+        await append(
+            uow,
+            EntryDraft.veiligheidsbeoordeling(
+                message.case_ref,
+                message.gemeente,
+                message.created_at,
+                vt=vt,
+                evidence={"message_id": message.id},
+            ),
+            vt,
+        )
+    if message.type == "overdracht.notice":
+        await uow.handovers.save(
+            on_notice(
+                id=message.id,
+                case_ref=message.case_ref,
+                gemeente=message.gemeente,
+                moment=Moment(body["moment"]),
+                recipient=message.recipient,
+                advised_term=date.fromisoformat(body["geadviseerde_termijn"]["uiterlijk"]),
+                at=message.created_at,
+            )
+        )
+    elif message.type == "overdracht.withdrawal" and message.reply_to is not None:
+        overdracht = await _overdracht(uow, message.reply_to)
+        withdrawn = on_withdrawal(overdracht, message_id=message.id, at=message.created_at)
+        await uow.handovers.save(withdrawn)
+
+
+async def partner_sends(
+    uow: UnitOfWork,
+    envelope: Envelope,
+    *,
+    digest: str,
+    answered: StoredMessage | None,
+    vt: str,
+    at: datetime,
+) -> None:
+    """A partner's accepted message: its effect on the handover and the ledger.
+
+    Raises PermanentError (INVALID_STATE, NOT_PERMITTED) when the handover's
+    rules refuse it; the caller then refuses the message and writes nothing.
+    """
+    match envelope.type:
+        case "receipt" if answered is not None and answered.type == "overdracht.notice":
+            overdracht = await uow.handovers.get(answered.id)
+            if overdracht is not None and not overdracht.state.final:
+                await uow.handovers.save(
+                    on_receipt(overdracht, sender=envelope.sender, message_id=envelope.id, at=at)
+                )
+        case "overdracht.confirmation" if answered is not None:
+            overdracht = await _overdracht(uow, answered.id)
+            confirmed = on_confirmation(
+                overdracht, sender=envelope.sender, message_id=envelope.id, at=at
+            )
+            # The ledger's rules are checked before anything is written.
+            await append(
+                uow,
+                EntryDraft.overdracht_bevestigd(
+                    overdracht.case_ref,
+                    overdracht.gemeente,
+                    envelope.sender,
+                    at,
+                    overdracht_id=overdracht.id,
+                    confirmation_id=envelope.id,
+                    confirmation_digest=digest,
+                ),
+                vt,
+            )
+            await uow.handovers.save(confirmed)
+        case "overdracht.deferral" if answered is not None:
+            overdracht = await _overdracht(uow, answered.id)
+            await uow.handovers.save(
+                on_deferral(
+                    overdracht,
+                    sender=envelope.sender,
+                    message_id=envelope.id,
+                    at=at,
+                    new_date=date.fromisoformat(envelope.body["nieuwe_datum"]),
+                    reason=str(envelope.body["beargumenteerd_besluit"]),
+                )
+            )
+        case "case.return" | "regie.change" if envelope.case is not None and (
+            await uow.ledger.last_of(envelope.case.ref) is None
+        ):
+            # A case the gateway never saw (handed over before it was in use, say):
+            # the message is kept, but there is no chain of this case to extend.
+            return
+        case "case.return" if envelope.case is not None:
+            await append(
+                uow,
+                EntryDraft.terug_naar_vt(
+                    envelope.case.ref,
+                    envelope.case.gemeente,
+                    envelope.sender,
+                    at,
+                    message_id=envelope.id,
+                    digest=digest,
+                ),
+                vt,
+            )
+        case "regie.change" if envelope.case is not None:
+            new = envelope.body["nieuwe_regievoerder"]
+            await append(
+                uow,
+                EntryDraft.regie_gewijzigd(
+                    envelope.case.ref,
+                    envelope.case.gemeente,
+                    envelope.sender,
+                    str(new.get("partij") or new["naam"]),
+                    at,
+                    message_id=envelope.id,
+                    digest=digest,
+                ),
+                vt,
+            )
+        case _:
+            return
+
+
+async def undeliverable(uow: UnitOfWork, message: StoredMessage, at: datetime) -> None:
+    """A notice that reached nobody: the handover is undeliverable, VT keeps the case."""
+    if message.type != "overdracht.notice":
+        return
+    overdracht = await uow.handovers.get(message.id)
+    if overdracht is not None and not overdracht.state.final:
+        await uow.handovers.save(on_undeliverable(overdracht, message_id=message.id, at=at))
+
+
+async def _overdracht(uow: UnitOfWork, overdracht_id: str) -> Overdracht:
+    overdracht = await uow.handovers.get(overdracht_id)
+    if overdracht is None:
+        raise PermanentError(
+            ErrorCode.UNKNOWN_THREAD, "reply_to names no overdracht of the gateway", "/reply_to"
+        )
+    return overdracht

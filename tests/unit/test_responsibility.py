@@ -1,0 +1,224 @@
+"""The handover's effect on who holds a case (§8.2, §8.3, §8.5 C, D, F; §7.1 C).
+
+Each test runs the real pipeline and receive path on the in-memory store:
+VT submits an overdracht.notice for Tiel, the lokaal team (through the e-mail
+bridge's signature) answers, and the ledger says who holds the case.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gateway.bootstrap import Core
+from gateway.domain.contracts import Contracts
+from gateway.domain.envelope import CaseRef
+from gateway.domain.errors import ErrorCode, PermanentError
+from gateway.domain.handover import OverdrachtState
+from gateway.domain.ledger import verify_chain
+from gateway.service.outgoing import Hub
+from gateway.service.pipeline import Verifier
+from gateway.service.ports import StoredMessage
+from gateway.service.receiving import Delivery, Disposition, Handled, receive
+from gateway.service.submission import SubmitMessage, submit
+from gateway.service.views import case_view
+from gateway.vectors import vector_key
+from tests.fakes.store import MemoryStore
+from tests.unit.conftest import NOW, Sign
+
+CASE = {"ref": "VT-2026-000123", "gemeente": "GM0281"}
+
+
+@pytest.fixture
+def hub(core: Core, keyed_contracts: Contracts) -> Hub:
+    return Hub(Verifier(keyed_contracts, core.validator, "vt-gz"), vector_key("vt-gz"))
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+async def vt_submits(
+    store: MemoryStore,
+    hub: Hub,
+    core: Core,
+    examples: dict[str, Any],
+    message_type: str,
+    *,
+    reply_to: str | None = None,
+) -> StoredMessage:
+    example = examples[message_type]
+    command = SubmitMessage(
+        type=message_type, case=CaseRef(**CASE), body=example["body"], reply_to=reply_to
+    )
+    return (await submit(store, hub, core.region, command, NOW - timedelta(minutes=3)))[0]
+
+
+async def team_answers(
+    store: MemoryStore,
+    hub: Hub,
+    sign: Sign,
+    message_type: str,
+    notice: StoredMessage,
+    **changes: Any,
+) -> Handled:
+    raw = sign(
+        message_type,
+        id=str(uuid.uuid4()),
+        reply_to=notice.id,
+        thread=notice.thread,
+        case=CASE,
+        **changes,
+    )
+    async with store.transaction() as uow:
+        return await receive(uow, hub, Delivery(raw, "vtgw-bridge"), NOW)
+
+
+async def holder(store: MemoryStore) -> str | None:
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    return view["holder"]
+
+
+async def test_responsibility_stays_with_vt_until_the_confirmation(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§8.2/§8.3: VT holds the case from its first message until the team confirms."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    assert await holder(store) == "vt-gz"
+    receipt = {"digest": notice.digest, "received_at": "2026-11-28T11:58:00.000Z"}
+    await team_answers(store, hub, sign, "receipt", notice, body=receipt)
+    assert await holder(store) == "vt-gz"  # delivered is not confirmed
+    handled = await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    assert handled.disposition is Disposition.ACK
+    assert await holder(store) == "lt-tiel"  # §8.5 D: from the confirmation on
+
+
+async def test_a_forged_confirmation_moves_nothing(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """A confirmation whose signature does not verify is refused and VT keeps the case."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    raw = json.loads(
+        sign("overdracht.confirmation", reply_to=notice.id, thread=notice.thread, case=CASE)
+    )
+    raw["body"]["opmerking"] = "ingevoegd"
+    async with store.transaction() as uow:
+        handled = await receive(uow, hub, Delivery(json.dumps(raw).encode(), "vtgw-bridge"), NOW)
+    assert handled.rejection is not None
+    assert handled.rejection.code is ErrorCode.SIGNATURE_INVALID
+    assert await holder(store) == "vt-gz"
+
+
+async def test_a_confirmation_from_another_party_moves_nothing(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """Only the recipient of that overdracht confirms it: another team's confirmation is refused."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    raw = sign(
+        "overdracht.confirmation",
+        sender="lt-nijmegen",
+        reply_to=notice.id,
+        thread=notice.thread,
+        case={"ref": CASE["ref"], "gemeente": "GM0268"},
+    )
+    async with store.transaction() as uow:
+        handled = await receive(uow, hub, Delivery(raw, "lt-nijmegen"), NOW)
+    assert handled.disposition is Disposition.DEAD_LETTER
+    assert await holder(store) == "vt-gz"
+
+
+async def test_a_confirmation_after_withdrawal_moves_nothing(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """VT withdrew the handover: a later confirmation is INVALID_STATE and VT keeps the case."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    await vt_submits(store, hub, core, examples, "overdracht.withdrawal", reply_to=notice.id)
+    handled = await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    assert handled.rejection is not None
+    assert handled.rejection.code is ErrorCode.INVALID_STATE
+    assert await holder(store) == "vt-gz"
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    assert view["overdrachten"][0]["state"] == OverdrachtState.WITHDRAWN.value
+
+
+async def test_vt_cannot_withdraw_a_confirmed_handover(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """Once confirmed the team holds the case: VT's withdrawal is refused before it is sent."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    with pytest.raises(PermanentError) as refused:
+        await vt_submits(store, hub, core, examples, "overdracht.withdrawal", reply_to=notice.id)
+    assert refused.value.code is ErrorCode.INVALID_STATE
+
+
+async def test_a_deferral_sets_the_new_date_and_a_later_confirmation_moves_the_case(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§8.5 C: a reasoned deferral moves the deadline; the confirmation still moves the case."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    deferral = dict(examples["overdracht.deferral"]["body"]) | {"nieuwe_datum": "2026-12-14"}
+    await team_answers(store, hub, sign, "overdracht.deferral", notice, body=deferral)
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    assert (view["overdrachten"][0]["state"], view["overdrachten"][0]["deadline"]) == (
+        "deferred",
+        "2026-12-14",
+    )
+    assert view["holder"] == "vt-gz"
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    assert await holder(store) == "lt-tiel"
+
+
+async def test_a_case_return_gives_the_case_back_to_vt_and_regie_change_records_the_director(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§7.1 C: regie.change names the new regievoerder; §8.5 F: case.return brings VT back."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    async with store.transaction() as uow:
+        for message_type in ("regie.change", "case.return"):
+            raw = sign(message_type, id=str(uuid.uuid4()), case=CASE)
+            handled = await receive(uow, hub, Delivery(raw, "vtgw-bridge"), NOW)
+            assert handled.disposition is Disposition.ACK
+            if message_type == "regie.change":
+                view = await case_view_in(uow, CASE["ref"])
+                assert view[-1].holder == "lt-tiel"
+                assert view[-1].regievoerder != "lt-tiel"
+    assert await holder(store) == "vt-gz"
+
+
+async def case_view_in(uow: Any, case_ref: str) -> Any:
+    return await uow.ledger.history(case_ref)
+
+
+async def test_the_ledger_chain_verifies_after_a_handover_and_fails_when_altered(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """The hash chain verifies; one altered holder is found at its entry."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    async with store.transaction() as uow:
+        entries = list(await uow.ledger.entries(after=0, limit=100))
+    assert verify_chain(entries) is None
+    entries[1] = replace(entries[1], holder="lt-nijmegen")
+    assert verify_chain(entries) == entries[1].sequence
+
+
+async def test_a_team_message_about_a_case_the_gateway_never_saw_is_kept_without_ledger_entry(
+    store: MemoryStore, hub: Hub, sign: Sign
+) -> None:
+    """A regie.change for a case handed over before the gateway existed: accepted, no chain."""
+    raw = sign("regie.change", case=CASE)
+    async with store.transaction() as uow:
+        handled = await receive(uow, hub, Delivery(raw, "vtgw-bridge"), NOW)
+        assert await uow.ledger.history(CASE["ref"]) == []
+    assert handled.disposition is Disposition.ACK
