@@ -234,6 +234,33 @@ def ledger_holder(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def ledger_overdue(args: argparse.Namespace, out: TextIO) -> int:
+    """The handovers VT still holds past their confirmation deadline, earliest first."""
+    from adapters.store.sql import open_store  # noqa: PLC0415
+    from gateway.domain.calendar import WorkingDayCalendar  # noqa: PLC0415
+    from gateway.service.views import held_past_deadline  # noqa: PLC0415
+
+    settings = load_settings(args.config)
+    calendar = WorkingDayCalendar.for_region(load_core(Paths.defaults()).region)
+
+    async def late() -> list[dict[str, Any]]:
+        store = await open_store(settings.store_dsn)
+        try:
+            return await held_past_deadline(store, calendar, datetime.now(UTC), settings.party)
+        finally:
+            await store.close()
+
+    handovers = asyncio.run(late())
+    for item in handovers:
+        print(
+            f"{item['case_ref']}  {item['recipient']}  moment {item['moment']}  "
+            f"{item['state']}  due {item['due']}",
+            file=out,
+        )
+    print(f"{len(handovers)} handover(s) past their deadline, VT still holding", file=out)
+    return EXIT_OK
+
+
 # --- messages -----------------------------------------------------------------
 
 
@@ -367,6 +394,9 @@ def _add_ledger_commands(commands: Any) -> None:
     holder.add_argument("--at", help="RFC 3339 UTC moment; default now")
     holder.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
     holder.set_defaults(command=ledger_holder)
+    late = ledger.add_parser("overdue", help="cases VT holds past their confirmation deadline")
+    late.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    late.set_defaults(command=ledger_overdue)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -37,7 +37,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from adapters.http.auth import ApiTokens, bearer_token
-from gateway.domain.envelope import CaseRef, parse_timestamp
+from gateway.domain.calendar import WorkingDayCalendar
+from gateway.domain.envelope import CaseRef, format_timestamp, parse_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection, TransientError
 from gateway.domain.formats import is_utc_millis
 from gateway.domain.region import Region
@@ -46,7 +47,7 @@ from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
 from gateway.service.submission import SubmitMessage, submit
 from gateway.service.validation import json_pointer
-from gateway.service.views import case_view, message_view
+from gateway.service.views import case_view, held_past_deadline, message_view
 
 API_PREFIX: Final = "/api/v1"
 """Where the gateway mounts this API; the document's `servers` says so too."""
@@ -161,6 +162,7 @@ def create_api_app(
     app.router.add_post("/messages", submit_message, name="messages")
     app.router.add_get("/messages/{id}", get_message, name=MESSAGE_ROUTE)
     app.router.add_get("/cases/{ref}", get_case, name="case")
+    app.router.add_get("/overdue", get_overdue, name="overdue")
     app.router.add_get("/openapi.json", get_openapi, name=OPENAPI_ROUTE)
     return app
 
@@ -277,6 +279,15 @@ async def get_case(request: web.Request) -> web.Response:
     if view is None:
         raise ApiError(404, "NOT_FOUND", "no case with this reference")
     return web.json_response(view)
+
+
+async def get_overdue(request: web.Request) -> web.Response:
+    """The handovers VT still holds past their confirmation deadline, earliest first."""
+    api = request.app[CONTEXT]
+    now = api.clock()
+    calendar = WorkingDayCalendar.for_region(api.region)
+    late = await held_past_deadline(api.store, calendar, now, api.hub.party)
+    return web.json_response({"at": format_timestamp(now), "handovers": late})
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -866,6 +866,14 @@ class SqlHandovers:
         )
         return sorted((_overdracht(row) for row in rows), key=_opened)
 
+    @translating
+    async def still_open(self) -> Sequence[Overdracht]:
+        open_states = [s.value for s in OverdrachtState if not s.final]
+        rows = await self._db.execute(
+            select(overdrachten).where(overdrachten.c.state.in_(open_states))
+        )
+        return sorted((_overdracht(row) for row in rows), key=_opened)
+
 
 def _overdracht(row: Row[Any]) -> Overdracht:
     return Overdracht(

@@ -259,6 +259,9 @@ class Handovers(Protocol):
 
     async def of_case(self, case_ref: str) -> Sequence[Overdracht]: ...
 
+    async def still_open(self) -> Sequence[Overdracht]:
+        """The overdrachten in no final state (sent, delivered, deferred)."""
+
 
 class UnitOfWork(Protocol):
     """One transaction's view of the store."""

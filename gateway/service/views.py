@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.calendar import WorkingDayCalendar
+from gateway.domain.deadlines import CONFIRMATION, DeadlineState, deadline_state
 from gateway.domain.envelope import format_timestamp
 from gateway.service.ports import Store, StoredMessage
 
@@ -131,3 +133,35 @@ async def case_view(
             for o in overdrachten
         ],
     }
+
+
+async def held_past_deadline(
+    store: Store, calendar: WorkingDayCalendar, now: datetime, vt: str
+) -> list[dict[str, Any]]:
+    """The handovers VT still holds after the confirmation deadline passed (§8.5 C, D).
+
+    A handover's deadline is its advised term, or the new date of a deferral,
+    at 17:00 local (the next working day's when it is none): the rule
+    `deadlines.CONFIRMATION`. Earliest deadline first.
+    """
+    late = []
+    async with store.transaction() as uow:
+        for overdracht in await uow.handovers.still_open():
+            deadline = CONFIRMATION.deadline(overdracht.id, overdracht.deadline, calendar)
+            if deadline_state(deadline, now) != DeadlineState.OVERDUE:
+                continue
+            last = await uow.ledger.last_of(overdracht.case_ref)
+            if last is None or last.holder != vt:
+                continue
+            late.append((deadline.due, overdracht))
+    return [
+        {
+            "case_ref": o.case_ref,
+            "overdracht_id": o.id,
+            "recipient": o.recipient,
+            "moment": o.moment.value,
+            "state": o.state.value,
+            "due": format_timestamp(due),
+        }
+        for due, o in sorted(late, key=lambda pair: pair[0])
+    ]

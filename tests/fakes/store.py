@@ -488,6 +488,10 @@ class MemoryHandovers:
         found = (o for o in self._tx.state.overdrachten.values() if o.case_ref == case_ref)
         return sorted(found, key=_opened)
 
+    async def still_open(self) -> Sequence[Overdracht]:
+        found = (o for o in self._tx.state.overdrachten.values() if not o.state.final)
+        return sorted(found, key=_opened)
+
 
 class MemoryUnitOfWork:
     def __init__(self, tx: _Transaction) -> None:

@@ -61,6 +61,9 @@ async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_
     assert status == 201, created
     notice_id = created["messages"][0]["id"]
     before = await case_until(rig, "vt-gz")
+    status, late = rig.api("GET", "/overdue")
+    assert status == 200
+    assert late["handovers"] == [], "the advised term lies ahead: nothing overdue yet"
     assert before["overdrachten"][0]["id"] == notice_id
     async with WirePartner("jbg", rig.credentials["jbg"], rig.signing_key("jbg")) as jbg:
         notice = await jbg.receive(timeout=15)

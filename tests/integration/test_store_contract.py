@@ -29,6 +29,7 @@ from gateway.domain.handover import (
     on_deferral,
     on_notice,
     on_receipt,
+    on_withdrawal,
 )
 from gateway.domain.ledger import (
     VEILIG_THUIS,
@@ -798,6 +799,16 @@ class StoreContract:
             found = await uow.handovers.of_case(CASE_A)
             assert list(await uow.handovers.of_case("VT-2026-9999")) == []
         assert list(found) == [first, later]
+
+    async def test_still_open_lists_only_handovers_in_no_final_state(self, store: Store) -> None:
+        """still_open() gives the sent, delivered and deferred ones; not confirmed or withdrawn."""
+        waiting = notice("n-open")
+        withdrawn = on_withdrawal(notice("n-withdrawn"), message_id="w1", at=NOW + SECOND)
+        async with store.transaction() as uow:
+            await uow.handovers.save(waiting)
+            await uow.handovers.save(withdrawn)
+        async with store.transaction() as uow:
+            assert list(await uow.handovers.still_open()) == [waiting]
 
     # --- time -----------------------------------------------------------------------
 

@@ -104,4 +104,3 @@ def near_misses(valid: st.SearchStrategy[JsonObject]) -> st.SearchStrategy[JsonO
         return obj
 
     return build()
-

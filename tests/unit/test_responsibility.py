@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gateway.bootstrap import Core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts
 from gateway.domain.envelope import CaseRef
 from gateway.domain.errors import ErrorCode, PermanentError
@@ -26,7 +27,7 @@ from gateway.service.pipeline import Verifier
 from gateway.service.ports import StoredMessage
 from gateway.service.receiving import Delivery, Disposition, Handled, receive
 from gateway.service.submission import SubmitMessage, submit
-from gateway.service.views import case_view
+from gateway.service.views import case_view, held_past_deadline
 from gateway.vectors import vector_key
 from tests.fakes.store import MemoryStore
 from tests.unit.conftest import NOW, Sign
@@ -222,3 +223,30 @@ async def test_a_team_message_about_a_case_the_gateway_never_saw_is_kept_without
         handled = await receive(uow, hub, Delivery(raw, "vtgw-bridge"), NOW)
         assert await uow.ledger.history(CASE["ref"]) == []
     assert handled.disposition is Disposition.ACK
+
+
+async def overdue(store: MemoryStore, core: Core, at: datetime) -> list[str]:
+    calendar = WorkingDayCalendar.for_region(core.region)
+    return [h["case_ref"] for h in await held_past_deadline(store, calendar, at, "vt-gz")]
+
+
+async def test_vt_holding_a_case_past_the_advised_term_is_listed_until_confirmed(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§8.5 C: past the advised term (30 Nov, 17:00 local) with no confirmation, VT is listed."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    assert await overdue(store, core, datetime(2026, 11, 30, 15, 59, tzinfo=UTC)) == []
+    assert await overdue(store, core, datetime(2026, 11, 30, 16, 1, tzinfo=UTC)) == [CASE["ref"]]
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    assert await overdue(store, core, datetime(2026, 12, 1, 12, tzinfo=UTC)) == []
+
+
+async def test_a_deferral_moves_the_deadline_of_the_overdue_list(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """A reasoned deferral to 14 December keeps the case off the list until that day has ended."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    deferral = dict(examples["overdracht.deferral"]["body"]) | {"nieuwe_datum": "2026-12-14"}
+    await team_answers(store, hub, sign, "overdracht.deferral", notice, body=deferral)
+    assert await overdue(store, core, datetime(2026, 12, 14, 12, tzinfo=UTC)) == []
+    assert await overdue(store, core, datetime(2026, 12, 15, 9, tzinfo=UTC)) == [CASE["ref"]]
