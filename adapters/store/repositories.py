@@ -718,6 +718,15 @@ class SqlLedger:
         return None if row is None else _ledger_entry(row)
 
     @translating
+    async def opened(self, case_refs: Sequence[str]) -> set[str]:
+        if not case_refs:
+            return set()
+        rows = await self._db.execute(
+            select(ledger.c.case_ref).where(ledger.c.case_ref.in_(set(case_refs))).distinct()
+        )
+        return {row.case_ref for row in rows}
+
+    @translating
     async def last_of(self, case_ref: str) -> LedgerEntry | None:
         row = (
             await self._db.execute(

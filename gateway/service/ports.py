@@ -239,6 +239,9 @@ class LedgerRepository(Protocol):
 
     async def last_of(self, case_ref: str) -> LedgerEntry | None: ...
 
+    async def opened(self, case_refs: Sequence[str]) -> set[str]:
+        """Those of these cases that have entries (one read for a batch)."""
+
     async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
         """The case's entries, oldest first."""
 

@@ -58,6 +58,9 @@ class Handled:
     duplicate: bool = False
 
 
+_LEDGER_TYPES = frozenset({"case.return", "regie.change"})  # their effect needs an open case
+
+
 def undeliverable_alert(party: str) -> str:
     return f"undeliverable:{party}"
 
@@ -74,6 +77,7 @@ class _Batch:
     status_changes: list[tuple[str, str, StatusChange]] = field(default_factory=list)
     timers_done: list[MessageKey] = field(default_factory=list)
     heard_from: set[str] = field(default_factory=set)
+    opened_cases: set[str] = field(default_factory=set)
     thread_types: dict[str, list[str]] = field(default_factory=dict)
 
     def send(self, message: StoredMessage, now: datetime) -> None:
@@ -106,6 +110,9 @@ async def receive_batch(
         inbox=await uow.inbox.get_many([(e.sender, e.id) for e in accepted]),
         originals=await uow.messages.get_many(
             [(hub.party, e.reply_to) for e in accepted if e.reply_to is not None]
+        ),
+        opened_cases=await uow.ledger.opened(
+            [e.case.ref for e in accepted if e.case is not None and e.type in _LEDGER_TYPES]
         ),
     )
     handled = [
@@ -142,7 +149,13 @@ async def _decide(
         return await _reject(uow, hub, batch, delivery, _refused(outcome, original), now=now)
     try:
         await responsibility.partner_sends(
-            uow, envelope, digest=outcome.digest, answered=original, vt=hub.party, at=now
+            uow,
+            envelope,
+            digest=outcome.digest,
+            answered=original,
+            vt=hub.party,
+            at=now,
+            opened_cases=batch.opened_cases,
         )
     except PermanentError as refused:  # the handover's rules (§8.5) refuse it
         return await _reject(

@@ -86,11 +86,13 @@ async def partner_sends(
     answered: StoredMessage | None,
     vt: str,
     at: datetime,
+    opened_cases: set[str],
 ) -> None:
     """A partner's accepted message: its effect on the handover and the ledger.
 
     Raises PermanentError (INVALID_STATE, NOT_PERMITTED) when the handover's
     rules refuse it; the caller then refuses the message and writes nothing.
+    `opened_cases` are the cases of the batch the ledger knows (read at once).
     """
     match envelope.type:
         case "receipt" if answered is not None and answered.type == "overdracht.notice":
@@ -131,8 +133,8 @@ async def partner_sends(
                     reason=str(envelope.body["beargumenteerd_besluit"]),
                 )
             )
-        case "case.return" | "regie.change" if envelope.case is not None and (
-            await uow.ledger.last_of(envelope.case.ref) is None
+        case "case.return" | "regie.change" if (
+            envelope.case is not None and envelope.case.ref not in opened_cases
         ):
             # A case the gateway never saw (handed over before it was in use, say):
             # the message is kept, but there is no chain of this case to extend.

@@ -446,6 +446,10 @@ class MemoryLedger:
     async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
         return [entry for entry in self._ordered() if entry.case_ref == case_ref]
 
+    async def opened(self, case_refs: Sequence[str]) -> set[str]:
+        wanted = set(case_refs)
+        return {entry.case_ref for entry in self._ordered() if entry.case_ref in wanted}
+
     async def append(self, entry: LedgerEntry) -> None:
         entry = replace(entry, at=as_utc(entry.at), evidence=dict(entry.evidence))
         entries = self._tx.state.ledger
