@@ -30,6 +30,7 @@ from adapters.http.api import create_api_app
 from adapters.http.auth import load_api_tokens
 from adapters.store.sql import migrate, open_store
 from gateway.bootstrap import Core, Paths, load_core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Transport
 from gateway.domain.errors import ConfigurationError, TransientError
 from gateway.domain.signatures import SigningKey
@@ -103,7 +104,11 @@ class Gateway:
 async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
     paths = Paths.defaults(contracts=settings.contracts_dir)
     core = load_core(paths)
-    hub = Hub(core.verifier(settings.party), hub_signing_key(core, settings, clock()))
+    hub = Hub(
+        core.verifier(settings.party),
+        hub_signing_key(core, settings, clock()),
+        WorkingDayCalendar.for_region(core.region),
+    )
     await migrate(settings.store_dsn)
     store = await open_store(settings.store_dsn)
     return Gateway(settings, core, hub, store, clock)

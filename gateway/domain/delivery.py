@@ -70,3 +70,5 @@ def next_attempt_due(sent_at: datetime, receipt_timeout: timedelta, attempt: int
 
 class TimerKind(StrEnum):
     RECEIPT = "receipt"  # the receipt of an outgoing message is due
+    CONFIRMATION_WARNING = "confirmation_warning"  # an overdracht's term ends soon
+    CONFIRMATION_DUE = "confirmation_due"  # an overdracht's term has ended

@@ -224,6 +224,18 @@ def on_undeliverable(overdracht: Overdracht, *, message_id: str, at: datetime) -
     return _move(overdracht, OverdrachtState.UNDELIVERABLE, at, message_id=message_id)
 
 
+def on_deadline_passed(overdracht: Overdracht, *, rule: str, at: datetime) -> Overdracht:
+    """Negative evidence: the deadline passed without a confirmation (§8.5 C).
+
+    The state stays as it is (VT still holds the case); the history records
+    that the term ran out, and under which rule.
+    """
+    if overdracht.state.final:
+        return overdracht
+    step = Transition(overdracht.state, at, {"deadline_passed": rule})
+    return replace(overdracht, history=(*overdracht.history, step))
+
+
 def confirmation_overdue(overdracht: Overdracht, *, today: date) -> bool:
     """No confirmation after the deadline's day, and the handover still open (§8.5 C).
 

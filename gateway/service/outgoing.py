@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.delivery import Direction, Status, StatusChange
 from gateway.domain.envelope import CaseRef, Envelope, format_timestamp, new_message_id
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection
@@ -22,6 +23,7 @@ class Hub:
 
     verifier: Verifier
     signing_key: SigningKey
+    calendar: WorkingDayCalendar  # the region's working days, for the deadlines it sets
 
     @property
     def party(self) -> str:

@@ -156,6 +156,7 @@ async def _decide(
             vt=hub.party,
             at=now,
             opened_cases=batch.opened_cases,
+            calendar=hub.calendar,
         )
     except PermanentError as refused:  # the handover's rules (§8.5) refuse it
         return await _reject(

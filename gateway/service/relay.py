@@ -131,7 +131,10 @@ def _broker_evidence(item: OutboxItem) -> dict[str, str]:
 
 
 async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now: datetime) -> int:
-    """Resend or give up on messages whose receipt is overdue; how many timers fired."""
+    """Due timers: resend or give up on overdue receipts; warn of or record ended terms.
+
+    How many timers fired.
+    """
     async with store.transaction() as uow:
         timers = await uow.timers.claim_due(
             now=now, limit=claim.limit, lease=claim.lease, claimer=claim.claimer
@@ -139,6 +142,9 @@ async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now:
         for timer in timers:
             if timer.timer_id is not None:
                 await uow.timers.done(timer.timer_id, now)
+            if timer.kind is not TimerKind.RECEIPT:
+                await responsibility.deadline_reached(uow, timer, now)
+                continue
             message = await uow.messages.get(timer.subject_sender, timer.subject_id)
             if message is None or message.status is not Status.SENT:
                 continue  # delivered, refused, or already given up: nothing to do

@@ -13,12 +13,16 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from gateway.domain.calendar import WorkingDayCalendar
+from gateway.domain.deadlines import CONFIRMATION
+from gateway.domain.delivery import TimerKind
 from gateway.domain.envelope import Envelope
 from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.handover import (
     Moment,
     Overdracht,
     on_confirmation,
+    on_deadline_passed,
     on_deferral,
     on_notice,
     on_receipt,
@@ -26,7 +30,7 @@ from gateway.domain.handover import (
     on_withdrawal,
 )
 from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
-from gateway.service.ports import StoredMessage, UnitOfWork
+from gateway.service.ports import StoredMessage, Timer, UnitOfWork
 
 
 async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> LedgerEntry:
@@ -40,7 +44,14 @@ async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> LedgerEntry:
     return entry
 
 
-async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any], vt: str) -> None:
+async def vt_sends(
+    uow: UnitOfWork,
+    message: StoredMessage,
+    body: dict[str, Any],
+    *,
+    vt: str,
+    calendar: WorkingDayCalendar,
+) -> None:
     """VT's own message: a case VT speaks of is VT's until handed over (§5, §8.1-§8.3).
 
     The first message about a case opens it in the ledger with VT as holder;
@@ -61,21 +72,22 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
             vt,
         )
     if message.type == "overdracht.notice":
-        await uow.handovers.save(
-            on_notice(
-                id=message.id,
-                case_ref=message.case_ref,
-                gemeente=message.gemeente,
-                moment=Moment(body["moment"]),
-                recipient=message.recipient,
-                advised_term=date.fromisoformat(body["geadviseerde_termijn"]["uiterlijk"]),
-                at=message.created_at,
-            )
+        overdracht = on_notice(
+            id=message.id,
+            case_ref=message.case_ref,
+            gemeente=message.gemeente,
+            moment=Moment(body["moment"]),
+            recipient=message.recipient,
+            advised_term=date.fromisoformat(body["geadviseerde_termijn"]["uiterlijk"]),
+            at=message.created_at,
         )
+        await uow.handovers.save(overdracht)
+        await _set_deadline(uow, overdracht, vt, calendar)
     elif message.type == "overdracht.withdrawal" and message.reply_to is not None:
         overdracht = await _overdracht(uow, message.reply_to)
         withdrawn = on_withdrawal(overdracht, message_id=message.id, at=message.created_at)
         await uow.handovers.save(withdrawn)
+        await _clear_deadline(uow, withdrawn, vt, message.created_at)
 
 
 async def partner_sends(
@@ -87,6 +99,7 @@ async def partner_sends(
     vt: str,
     at: datetime,
     opened_cases: set[str],
+    calendar: WorkingDayCalendar,
 ) -> None:
     """A partner's accepted message: its effect on the handover and the ledger.
 
@@ -121,18 +134,20 @@ async def partner_sends(
                 vt,
             )
             await uow.handovers.save(confirmed)
+            await _clear_deadline(uow, confirmed, vt, at)
         case "overdracht.deferral" if answered is not None:
             overdracht = await _overdracht(uow, answered.id)
-            await uow.handovers.save(
-                on_deferral(
-                    overdracht,
-                    sender=envelope.sender,
-                    message_id=envelope.id,
-                    at=at,
-                    new_date=date.fromisoformat(envelope.body["nieuwe_datum"]),
-                    reason=str(envelope.body["beargumenteerd_besluit"]),
-                )
+            deferred = on_deferral(
+                overdracht,
+                sender=envelope.sender,
+                message_id=envelope.id,
+                at=at,
+                new_date=date.fromisoformat(envelope.body["nieuwe_datum"]),
+                reason=str(envelope.body["beargumenteerd_besluit"]),
             )
+            await uow.handovers.save(deferred)
+            await _clear_deadline(uow, deferred, vt, at)
+            await _set_deadline(uow, deferred, vt, calendar)
         case "case.return" | "regie.change" if (
             envelope.case is not None and envelope.case.ref not in opened_cases
         ):
@@ -177,7 +192,62 @@ async def undeliverable(uow: UnitOfWork, message: StoredMessage, at: datetime) -
         return
     overdracht = await uow.handovers.get(message.id)
     if overdracht is not None and not overdracht.state.final:
-        await uow.handovers.save(on_undeliverable(overdracht, message_id=message.id, at=at))
+        given_up = on_undeliverable(overdracht, message_id=message.id, at=at)
+        await uow.handovers.save(given_up)
+        await _clear_deadline(uow, given_up, message.sender, at)
+
+
+# --- the confirmation deadline (§8.5 C) -------------------------------------------
+
+
+def due_soon_alert(overdracht_id: str) -> str:
+    return f"confirmation_due_soon:{overdracht_id}"
+
+
+def overdue_alert(overdracht_id: str) -> str:
+    return f"confirmation_overdue:{overdracht_id}"
+
+
+_DEADLINE_TIMERS = (TimerKind.CONFIRMATION_WARNING, TimerKind.CONFIRMATION_DUE)
+
+
+async def _set_deadline(
+    uow: UnitOfWork, overdracht: Overdracht, vt: str, calendar: WorkingDayCalendar
+) -> None:
+    """Timers for the warning and the end of the term, with the rule that made them."""
+    deadline = CONFIRMATION.deadline(overdracht.id, overdracht.deadline, calendar)
+    rule = f"{CONFIRMATION.name}: {CONFIRMATION.description}"
+    await uow.timers.schedule_many(
+        [
+            Timer(TimerKind.CONFIRMATION_WARNING, vt, overdracht.id, deadline.warn_at, rule),
+            Timer(TimerKind.CONFIRMATION_DUE, vt, overdracht.id, deadline.due, rule),
+        ]
+    )
+
+
+async def _clear_deadline(uow: UnitOfWork, overdracht: Overdracht, vt: str, at: datetime) -> None:
+    """The term no longer runs (confirmed, deferred, withdrawn, undeliverable).
+
+    Its timers are cancelled and its alerts closed.
+    """
+    for kind in _DEADLINE_TIMERS:
+        await uow.timers.cancel(kind, vt, overdracht.id)
+    await uow.alerts.close(due_soon_alert(overdracht.id), at)
+    await uow.alerts.close(overdue_alert(overdracht.id), at)
+
+
+async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+    """A confirmation term ends soon (warning) or has ended (negative evidence, one alert)."""
+    overdracht = await uow.handovers.get(timer.subject_id)
+    if overdracht is None or overdracht.state.final:
+        return
+    about = f"overdracht {overdracht.id} of case {overdracht.case_ref} to {overdracht.recipient}"
+    if timer.kind is TimerKind.CONFIRMATION_WARNING:
+        await uow.alerts.open(due_soon_alert(overdracht.id), f"{about}: term ends soon", now)
+        return
+    await uow.handovers.save(on_deadline_passed(overdracht, rule=timer.rule, at=now))
+    await uow.alerts.close(due_soon_alert(overdracht.id), now)
+    await uow.alerts.open(overdue_alert(overdracht.id), f"{about}: not confirmed in time", now)
 
 
 async def _overdracht(uow: UnitOfWork, overdracht_id: str) -> Overdracht:

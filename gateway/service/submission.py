@@ -81,7 +81,9 @@ async def submit(
         ]
         for message in messages:
             await send(uow, message, now)
-            await responsibility.vt_sends(uow, message, dict(command.body), hub.party)
+            await responsibility.vt_sends(
+                uow, message, dict(command.body), vt=hub.party, calendar=hub.calendar
+            )
     return messages
 
 

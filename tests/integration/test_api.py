@@ -27,6 +27,7 @@ from adapters.http.api import API_PREFIX, create_api_app, load_openapi
 from adapters.http.auth import ApiTokens, hash_token
 from adapters.store import SqlStore
 from gateway.bootstrap import Core, Paths, load_core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts
 from gateway.domain.delivery import Status, sent
 from gateway.domain.errors import TransientError
@@ -63,7 +64,9 @@ def contracts(core: Core) -> Contracts:
 @pytest.fixture(scope="module")
 def hub(core: Core, contracts: Contracts) -> Hub:
     verifier = Verifier(contracts, core.validator, "vt-gz")
-    return Hub(verifier, gateway.vectors.vector_key("vt-gz"))
+    return Hub(
+        verifier, gateway.vectors.vector_key("vt-gz"), WorkingDayCalendar.for_region(core.region)
+    )
 
 
 @pytest.fixture(scope="module")

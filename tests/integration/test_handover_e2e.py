@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -48,15 +48,13 @@ async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_
     rig: GatewayRig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """VT holds the case until jbg's confirmation arrives; then jbg, and the chain verifies."""
+    body = example("overdracht.notice")["body"]
+    in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+    body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}  # ahead, whenever this runs
     status, created = rig.api(
         "POST",
         "/messages",
-        {
-            "type": "overdracht.notice",
-            "case": CASE,
-            "body": example("overdracht.notice")["body"],
-            "recipients": ["jbg"],
-        },
+        {"type": "overdracht.notice", "case": CASE, "body": body, "recipients": ["jbg"]},
     )
     assert status == 201, created
     notice_id = created["messages"][0]["id"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.bootstrap import Core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.canonical import digest
 from gateway.domain.contracts import Contracts
 from gateway.domain.envelope import CaseRef
@@ -21,7 +22,11 @@ from tests.unit.conftest import NOW
 
 @pytest.fixture
 def hub(core: Core, keyed_contracts: Contracts) -> Hub:
-    return Hub(Verifier(keyed_contracts, core.validator, "vt-gz"), vector_key("vt-gz"))
+    return Hub(
+        Verifier(keyed_contracts, core.validator, "vt-gz"),
+        vector_key("vt-gz"),
+        WorkingDayCalendar.for_region(core.region),
+    )
 
 
 def test_a_built_message_carries_the_digest_of_its_bytes_and_verifies(

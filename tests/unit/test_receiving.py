@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.bootstrap import Core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts
 from gateway.domain.delivery import Status, TimerKind
 from gateway.domain.envelope import CaseRef
@@ -26,7 +27,11 @@ from tests.unit.conftest import NOW, Sign
 
 @pytest.fixture
 def hub(core: Core, keyed_contracts: Contracts) -> Hub:
-    return Hub(Verifier(keyed_contracts, core.validator, "vt-gz"), vector_key("vt-gz"))
+    return Hub(
+        Verifier(keyed_contracts, core.validator, "vt-gz"),
+        vector_key("vt-gz"),
+        WorkingDayCalendar.for_region(core.region),
+    )
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.bootstrap import Core
+from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts, Transport
 from gateway.domain.delivery import Status
 from gateway.domain.envelope import CaseRef
@@ -29,7 +30,11 @@ NIJMEGEN_CASE = {"ref": "VT-2026-000123", "gemeente": "GM0268"}
 
 @pytest.fixture
 def hub(core: Core, keyed_contracts: Contracts) -> Hub:
-    return Hub(Verifier(keyed_contracts, core.validator, "vt-gz"), vector_key("vt-gz"))
+    return Hub(
+        Verifier(keyed_contracts, core.validator, "vt-gz"),
+        vector_key("vt-gz"),
+        WorkingDayCalendar.for_region(core.region),
+    )
 
 
 async def queued(

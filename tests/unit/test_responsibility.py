@@ -18,6 +18,7 @@ import pytest
 from gateway.bootstrap import Core
 from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts
+from gateway.domain.delivery import TimerKind
 from gateway.domain.envelope import CaseRef
 from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.handover import OverdrachtState
@@ -26,6 +27,8 @@ from gateway.service.outgoing import Hub
 from gateway.service.pipeline import Verifier
 from gateway.service.ports import StoredMessage
 from gateway.service.receiving import Delivery, Disposition, Handled, receive
+from gateway.service.relay import Claim, fire_due_timers
+from gateway.service.responsibility import overdue_alert
 from gateway.service.submission import SubmitMessage, submit
 from gateway.service.views import case_view, held_past_deadline
 from gateway.vectors import vector_key
@@ -37,7 +40,11 @@ CASE = {"ref": "VT-2026-000123", "gemeente": "GM0281"}
 
 @pytest.fixture
 def hub(core: Core, keyed_contracts: Contracts) -> Hub:
-    return Hub(Verifier(keyed_contracts, core.validator, "vt-gz"), vector_key("vt-gz"))
+    return Hub(
+        Verifier(keyed_contracts, core.validator, "vt-gz"),
+        vector_key("vt-gz"),
+        WorkingDayCalendar.for_region(core.region),
+    )
 
 
 @pytest.fixture
@@ -250,3 +257,61 @@ async def test_a_deferral_moves_the_deadline_of_the_overdue_list(
     await team_answers(store, hub, sign, "overdracht.deferral", notice, body=deferral)
     assert await overdue(store, core, datetime(2026, 12, 14, 12, tzinfo=UTC)) == []
     assert await overdue(store, core, datetime(2026, 12, 15, 9, tzinfo=UTC)) == [CASE["ref"]]
+
+
+CLAIM = Claim(claimer="test", lease=timedelta(seconds=30))
+
+
+async def alerts(store: MemoryStore, key: str) -> list[Any]:
+    async with store.transaction() as uow:
+        return list(await uow.alerts.all_alerts(key))
+
+
+async def test_a_handover_sets_its_confirmation_deadline_as_timers_with_their_rule(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any]
+) -> None:
+    """§8.5 C: a warning a working day before, and the end of the advised term at 17:00 local."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    async with store.transaction() as uow:
+        timers = {t.kind: t for t in await uow.timers.pending("vt-gz", notice.id)}
+    assert timers[TimerKind.CONFIRMATION_DUE].due_at == datetime(2026, 11, 30, 16, tzinfo=UTC)
+    assert timers[TimerKind.CONFIRMATION_WARNING].due_at == datetime(2026, 11, 27, 16, tzinfo=UTC)
+    assert timers[TimerKind.CONFIRMATION_DUE].rule.startswith("confirmation: §8.5 C")
+
+
+async def test_a_passed_term_records_negative_evidence_and_opens_one_alert(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """No confirmation by the end of the term: evidence on the handover, one alert, VT holds."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    contracts = hub.verifier.contracts
+    late = datetime(2026, 11, 30, 16, 1, tzinfo=UTC)
+    assert await fire_due_timers(store, contracts, CLAIM, late) == 2
+    assert await fire_due_timers(store, contracts, CLAIM, late + timedelta(days=1)) == 0
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    assert view["holder"] == "vt-gz"
+    async with store.transaction() as uow:
+        overdracht = await uow.handovers.get(notice.id)
+    assert overdracht is not None
+    assert "deadline_passed" in overdracht.history[-1].evidence
+    assert len(await alerts(store, overdue_alert(notice.id))) == 1
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    (alert,) = await alerts(store, overdue_alert(notice.id))
+    assert alert.closed_at is not None  # closed once the team confirmed
+
+
+async def test_a_deferral_moves_the_timers_to_the_new_date(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§8.5 C: the reasoned deferral's new date replaces the advised term's timers."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    deferral = dict(examples["overdracht.deferral"]["body"]) | {"nieuwe_datum": "2026-12-14"}
+    await team_answers(store, hub, sign, "overdracht.deferral", notice, body=deferral)
+    async with store.transaction() as uow:
+        due = [
+            t.due_at
+            for t in await uow.timers.pending("vt-gz", notice.id)
+            if t.kind is TimerKind.CONFIRMATION_DUE
+        ]
+    assert due == [datetime(2026, 12, 14, 16, tzinfo=UTC)]
