@@ -92,7 +92,7 @@ class Gateway:
             try:
                 busy += await relay_once(self.store, publishers, contracts, claim, self.clock())
                 if loop.time() >= timers_due:  # timers are minutes apart: look each interval
-                    busy += await fire_due_timers(self.store, contracts, claim, self.clock())
+                    busy += await fire_due_timers(self.store, self.hub, claim, self.clock())
                     timers_due = loop.time() + interval
             except TransientError as exc:
                 log.warning("relay_retrying", error=str(exc))

@@ -72,3 +72,4 @@ class TimerKind(StrEnum):
     RECEIPT = "receipt"  # the receipt of an outgoing message is due
     CONFIRMATION_WARNING = "confirmation_warning"  # an overdracht's term ends soon
     CONFIRMATION_DUE = "confirmation_due"  # an overdracht's term has ended
+    MONITORING_REQUEST = "monitoring_request"  # time to ask for a monitoring answer (§7.1)

@@ -83,7 +83,7 @@ class Timer:
     subject_id: str
     due_at: datetime
     rule: str
-    attempt: int = 1
+    attempt: int = 1  # receipt timers: the attempt waited for; monitoring: months after handover
     timer_id: int | None = None
 
 

@@ -153,10 +153,9 @@ async def _decide(
             envelope,
             digest=outcome.digest,
             answered=original,
-            vt=hub.party,
+            hub=hub,
             at=now,
             opened_cases=batch.opened_cases,
-            calendar=hub.calendar,
         )
     except PermanentError as refused:  # the handover's rules (§8.5) refuse it
         return await _reject(

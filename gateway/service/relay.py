@@ -29,6 +29,7 @@ from gateway.domain.delivery import (
 )
 from gateway.domain.errors import TransientError
 from gateway.service import responsibility
+from gateway.service.outgoing import Hub
 from gateway.service.ports import OutboxItem, Publisher, Store, Timer
 from gateway.service.receiving import undeliverable_alert
 
@@ -130,7 +131,7 @@ def _broker_evidence(item: OutboxItem) -> dict[str, str]:
     return {"broker": "confirmed", "exchange": "vtgw.out", "routing_key": item.recipient}
 
 
-async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now: datetime) -> int:
+async def fire_due_timers(store: Store, hub: Hub, claim: Claim, now: datetime) -> int:
     """Due timers: resend or give up on overdue receipts; warn of or record ended terms.
 
     How many timers fired.
@@ -142,13 +143,16 @@ async def fire_due_timers(store: Store, contracts: Contracts, claim: Claim, now:
         for timer in timers:
             if timer.timer_id is not None:
                 await uow.timers.done(timer.timer_id, now)
+            if timer.kind is TimerKind.MONITORING_REQUEST:
+                await responsibility.request_monitoring(uow, hub, timer, now)
+                continue
             if timer.kind is not TimerKind.RECEIPT:
                 await responsibility.deadline_reached(uow, timer, now)
                 continue
             message = await uow.messages.get(timer.subject_sender, timer.subject_id)
             if message is None or message.status is not Status.SENT:
                 continue  # delivered, refused, or already given up: nothing to do
-            recipient = contracts.get(message.recipient)
+            recipient = hub.verifier.contracts.get(message.recipient)
             limit = recipient.attempt_limit if recipient is not None else 1
             if message.attempts < limit:
                 await uow.outbox.enqueue(message.sender, message.id, now)

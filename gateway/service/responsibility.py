@@ -9,18 +9,21 @@ reads what the rules need and writes what they decide.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from gateway.domain.calendar import WorkingDayCalendar
+from gateway.domain.contracts import Role
 from gateway.domain.deadlines import CONFIRMATION
 from gateway.domain.delivery import TimerKind
-from gateway.domain.envelope import Envelope
+from gateway.domain.envelope import CaseRef, Envelope, format_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.handover import (
     Moment,
     Overdracht,
+    OverdrachtState,
     on_confirmation,
     on_deadline_passed,
     on_deferral,
@@ -30,6 +33,8 @@ from gateway.domain.handover import (
     on_withdrawal,
 )
 from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
+from gateway.domain.monitoring import plan_of_notice
+from gateway.service.outgoing import Hub, build, send
 from gateway.service.ports import StoredMessage, Timer, UnitOfWork
 
 
@@ -44,19 +49,13 @@ async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> LedgerEntry:
     return entry
 
 
-async def vt_sends(
-    uow: UnitOfWork,
-    message: StoredMessage,
-    body: dict[str, Any],
-    *,
-    vt: str,
-    calendar: WorkingDayCalendar,
-) -> None:
+async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any], hub: Hub) -> None:
     """VT's own message: a case VT speaks of is VT's until handed over (§5, §8.1-§8.3).
 
     The first message about a case opens it in the ledger with VT as holder;
     an overdracht.notice starts a handover, a withdrawal ends it.
     """
+    vt, calendar = hub.party, hub.calendar
     if message.case_ref is None or message.gemeente is None:
         return
     if await uow.ledger.last_of(message.case_ref) is None:
@@ -72,6 +71,7 @@ async def vt_sends(
             vt,
         )
     if message.type == "overdracht.notice":
+        plan_of_notice(body, recipient_is_gi=_is_gi(hub, message.recipient))  # §7.1, refused early
         overdracht = on_notice(
             id=message.id,
             case_ref=message.case_ref,
@@ -96,10 +96,9 @@ async def partner_sends(
     *,
     digest: str,
     answered: StoredMessage | None,
-    vt: str,
+    hub: Hub,
     at: datetime,
     opened_cases: set[str],
-    calendar: WorkingDayCalendar,
 ) -> None:
     """A partner's accepted message: its effect on the handover and the ledger.
 
@@ -107,6 +106,7 @@ async def partner_sends(
     rules refuse it; the caller then refuses the message and writes nothing.
     `opened_cases` are the cases of the batch the ledger knows (read at once).
     """
+    vt, calendar = hub.party, hub.calendar
     match envelope.type:
         case "receipt" if answered is not None and answered.type == "overdracht.notice":
             overdracht = await uow.handovers.get(answered.id)
@@ -135,6 +135,7 @@ async def partner_sends(
             )
             await uow.handovers.save(confirmed)
             await _clear_deadline(uow, confirmed, vt, at)
+            await _plan_monitoring(uow, hub, confirmed, at)
         case "overdracht.deferral" if answered is not None:
             overdracht = await _overdracht(uow, answered.id)
             deferred = on_deferral(
@@ -257,3 +258,74 @@ async def _overdracht(uow: UnitOfWork, overdracht_id: str) -> Overdracht:
             ErrorCode.UNKNOWN_THREAD, "reply_to names no overdracht of the gateway", "/reply_to"
         )
     return overdracht
+
+
+# --- monitoring (§7.1) -------------------------------------------------------------
+
+MONITORING_ANSWER_DAYS = 10  # working days to answer a monitoring request: our default
+
+
+def _is_gi(hub: Hub, party: str) -> bool:
+    contract = hub.verifier.contracts.get(party)
+    return contract is not None and contract.role is Role.GI
+
+
+async def _notice_body(uow: UnitOfWork, hub: Hub, overdracht_id: str) -> dict[str, Any]:
+    notice = await uow.messages.get(hub.party, overdracht_id)
+    if notice is None:
+        return {}
+    body: dict[str, Any] = json.loads(notice.raw)["body"]
+    return body
+
+
+async def _plan_monitoring(uow: UnitOfWork, hub: Hub, overdracht: Overdracht, at: datetime) -> None:
+    """After the confirmation: a timer for each monitoring moment the rules of §7.1 give."""
+    body = await _notice_body(uow, hub, overdracht.id)
+    plan = plan_of_notice(body, recipient_is_gi=_is_gi(hub, overdracht.recipient))
+    if not plan.afgesproken or not body.get("veiligheidsvoorwaarden"):
+        return
+    handed_over_on = hub.calendar.local_day(at)
+    await uow.timers.schedule_many(
+        [
+            Timer(
+                TimerKind.MONITORING_REQUEST,
+                hub.party,
+                overdracht.id,
+                hub.calendar.opening(hub.calendar.next_working_day(day)),
+                f"monitoring: §7.1 B, {months} months after the handover",
+                attempt=months,
+            )
+            for months, day in zip(plan.months, plan.moments(handed_over_on), strict=True)
+        ]
+    )
+
+
+async def request_monitoring(uow: UnitOfWork, hub: Hub, timer: Timer, now: datetime) -> None:
+    """Ask the party holding the case how the safety conditions stand (§7.1 B, C)."""
+    overdracht = await uow.handovers.get(timer.subject_id)
+    if overdracht is None or overdracht.state is not OverdrachtState.CONFIRMED:
+        return
+    last = await uow.ledger.last_of(overdracht.case_ref)
+    if last is None or last.holder in (None, hub.party):
+        return  # back with VT, or closed: nobody to ask
+    notice = await _notice_body(uow, hub, overdracht.id)
+    moment = {3: "3_maanden", 12: "12_maanden"}.get(timer.attempt, "extra")
+    body: dict[str, Any] = {
+        "moment": moment,
+        "antwoord_voor": format_timestamp(
+            hub.calendar.closing(hub.calendar.add_working_days(now, MONITORING_ANSWER_DAYS))
+        ),
+        "veiligheidsvoorwaarden": notice["veiligheidsvoorwaarden"],
+        "vt_contact": notice["vt_contact"],
+    }
+    if moment == "extra":
+        body["toelichting"] = f"monitoring {timer.attempt} maanden na de overdracht"
+    message = build(
+        hub,
+        message_type="monitoring.request",
+        recipient=str(last.holder),
+        body=body,
+        now=now,
+        case=CaseRef(overdracht.case_ref, overdracht.gemeente),
+    )
+    await send(uow, message, now)

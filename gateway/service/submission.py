@@ -81,9 +81,7 @@ async def submit(
         ]
         for message in messages:
             await send(uow, message, now)
-            await responsibility.vt_sends(
-                uow, message, dict(command.body), vt=hub.party, calendar=hub.calendar
-            )
+            await responsibility.vt_sends(uow, message, dict(command.body), hub)
     return messages
 
 

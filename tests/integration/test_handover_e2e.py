@@ -51,6 +51,7 @@ async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_
     body = example("overdracht.notice")["body"]
     in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
     body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}  # ahead, whenever this runs
+    body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
     status, created = rig.api(
         "POST",
         "/messages",

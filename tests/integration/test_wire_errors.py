@@ -155,6 +155,11 @@ async def test_an_answer_to_nothing_sent_is_an_unknown_thread(rig: GatewayRig) -
 async def test_state_and_duplicate_errors_over_the_wire(rig: GatewayRig) -> None:
     """INVALID_STATE for a second confirmation; DUPLICATE_CONFLICT for an id reused."""
     notice = example("overdracht.notice")
+    # jbg is a GI: no monitoring after a handover to it (§7.1 D)
+    notice["body"]["monitoring"] = {
+        "afgesproken": False,
+        "reden_geen_monitoring": "overdracht_aan_gi",
+    }
     status, created = rig.api(
         "POST",
         "/messages",

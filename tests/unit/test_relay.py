@@ -105,7 +105,7 @@ async def test_no_receipt_means_the_same_bytes_again_backing_off(
             (timer,) = await uow.timers.pending("vt-gz", message.id)
         waits.append(timer.due_at - now)
         now = timer.due_at
-        assert await fire_due_timers(store, keyed_contracts, CLAIM, now) == 1
+        assert await fire_due_timers(store, hub, CLAIM, now) == 1
     assert waits == [jbg.receipt_timeout, 2 * jbg.receipt_timeout, 4 * jbg.receipt_timeout]
     assert {item.raw for item in publisher.published} == {message.raw}
 
@@ -123,7 +123,7 @@ async def test_over_the_attempt_limit_the_message_is_undeliverable_with_one_aler
     for _ in range(jbg.attempt_limit + 1):
         await relay_once(store, {Transport.AMQP: publisher}, keyed_contracts, CLAIM, now)
         now += jbg.receipt_timeout * 2**jbg.attempt_limit
-        await fire_due_timers(store, keyed_contracts, CLAIM, now)
+        await fire_due_timers(store, hub, CLAIM, now)
     async with store.transaction() as uow:
         for message in (first, second):
             stored = await uow.messages.get("vt-gz", message.id)

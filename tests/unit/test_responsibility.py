@@ -284,10 +284,9 @@ async def test_a_passed_term_records_negative_evidence_and_opens_one_alert(
 ) -> None:
     """No confirmation by the end of the term: evidence on the handover, one alert, VT holds."""
     notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
-    contracts = hub.verifier.contracts
     late = datetime(2026, 11, 30, 16, 1, tzinfo=UTC)
-    assert await fire_due_timers(store, contracts, CLAIM, late) == 2
-    assert await fire_due_timers(store, contracts, CLAIM, late + timedelta(days=1)) == 0
+    assert await fire_due_timers(store, hub, CLAIM, late) == 2
+    assert await fire_due_timers(store, hub, CLAIM, late + timedelta(days=1)) == 0
     view = await case_view(store, CASE["ref"])
     assert view is not None
     assert view["holder"] == "vt-gz"
@@ -315,3 +314,86 @@ async def test_a_deferral_moves_the_timers_to_the_new_date(
             if t.kind is TimerKind.CONFIRMATION_DUE
         ]
     assert due == [datetime(2026, 12, 14, 16, tzinfo=UTC)]
+
+
+async def monitoring_timers(store: MemoryStore, notice_id: str) -> list[Any]:
+    async with store.transaction() as uow:
+        return [
+            t
+            for t in await uow.timers.pending("vt-gz", notice_id)
+            if t.kind is TimerKind.MONITORING_REQUEST
+        ]
+
+
+async def test_monitoring_after_onderzoek_is_scheduled_at_3_and_12_months(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§7.1 A, B: after moment B (not refuted) VT monitors at 3 and 12 months, 9:00 local."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    assert await monitoring_timers(store, notice.id) == []  # only from the confirmation on
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    timers = await monitoring_timers(store, notice.id)
+    assert [(t.attempt, t.due_at) for t in timers] == [
+        (3, datetime(2027, 3, 1, 8, tzinfo=UTC)),  # 28 Feb 2027 is a Sunday
+        (12, datetime(2027, 11, 29, 8, tzinfo=UTC)),  # so is 28 Nov 2027
+    ]
+
+
+async def test_a_monitoring_moment_asks_the_team_holding_the_case(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§7.1 C: at 3 months a signed monitoring.request goes to the lokaal team holding the case."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    await team_answers(store, hub, sign, "overdracht.confirmation", notice)
+    await fire_due_timers(store, hub, CLAIM, datetime(2027, 3, 1, 8, 1, tzinfo=UTC))
+    async with store.transaction() as uow:
+        claimed = await uow.outbox.claim(
+            limit=50,
+            now=datetime(2027, 3, 1, 9, tzinfo=UTC),
+            lease=timedelta(seconds=30),
+            claimer="t",
+        )
+    requests = [json.loads(item.raw) for item in claimed if item.type == "monitoring.request"]
+    assert [(r["recipient"], r["body"]["moment"]) for r in requests] == [("lt-tiel", "3_maanden")]
+
+
+async def test_no_monitoring_after_a_handover_to_jeugdbescherming(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§7.1 D: after a handover to a GI (Jeugdbescherming Gelderland) VT does not monitor."""
+    body = dict(examples["overdracht.notice"]["body"])
+    body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
+    command = SubmitMessage(
+        type="overdracht.notice", case=CaseRef(**CASE), body=body, recipients=("jbg",)
+    )
+    (notice,) = await submit(store, hub, core.region, command, NOW - timedelta(minutes=3))
+    raw = sign(
+        "overdracht.confirmation",
+        sender="jbg",
+        id=str(uuid.uuid4()),
+        reply_to=notice.id,
+        thread=notice.thread,
+        case=CASE,
+    )
+    async with store.transaction() as uow:
+        handled = await receive(uow, hub, Delivery(raw, "jbg"), NOW)
+    assert handled.disposition is Disposition.ACK
+    assert await holder(store) == "jbg"
+    assert await monitoring_timers(store, notice.id) == []
+
+
+async def test_a_handover_to_a_gi_that_agrees_monitoring_is_refused(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any]
+) -> None:
+    """§7.1 D: a notice to Jeugdbescherming with monitoring agreed is refused before it is sent."""
+    command = SubmitMessage(
+        type="overdracht.notice",
+        case=CaseRef(**CASE),
+        body=examples["overdracht.notice"]["body"],
+        recipients=("jbg",),
+    )
+    with pytest.raises(PermanentError) as refused:
+        await submit(store, hub, core.region, command, NOW)
+    assert refused.value.code is ErrorCode.SCHEMA_INVALID
+    async with store.transaction() as uow:
+        assert await uow.ledger.history(CASE["ref"]) == []  # nothing written
