@@ -40,8 +40,10 @@ from adapters.http.auth import ApiTokens, bearer_token
 from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.envelope import CaseRef, format_timestamp, parse_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError, Rejection, TransientError
+from gateway.domain.escalation import Outcome
 from gateway.domain.formats import is_utc_millis
 from gateway.domain.region import Region
+from gateway.service import escalations
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
@@ -128,6 +130,7 @@ class ApiContext:
     tokens: ApiTokens
     clock: Clock
     shape: RequestShape
+    outcome_shape: RequestShape
     document: Mapping[str, Any]
 
 
@@ -157,12 +160,17 @@ def create_api_app(
         tokens=tokens,
         clock=clock,
         shape=RequestShape(document, "SubmitRequest"),
+        outcome_shape=RequestShape(document, "OutcomeRequest"),
         document=document,
     )
     app.router.add_post("/messages", submit_message, name="messages")
     app.router.add_get("/messages/{id}", get_message, name=MESSAGE_ROUTE)
     app.router.add_get("/cases/{ref}", get_case, name="case")
     app.router.add_get("/overdue", get_overdue, name="overdue")
+    app.router.add_get("/escalations", get_escalations, name="escalations")
+    app.router.add_post(
+        "/escalations/{number}/outcome", post_escalation_outcome, name="escalation_outcome"
+    )
     app.router.add_get("/openapi.json", get_openapi, name=OPENAPI_ROUTE)
     return app
 
@@ -288,6 +296,38 @@ async def get_overdue(request: web.Request) -> web.Response:
     calendar = WorkingDayCalendar.for_region(api.region)
     late = await held_past_deadline(api.store, calendar, now, api.hub.party)
     return web.json_response({"at": format_timestamp(now), "handovers": late})
+
+
+async def get_escalations(request: web.Request) -> web.Response:
+    """The open escalations and the parties flagged as a structural problem (annex 4 §5)."""
+    api = request.app[CONTEXT]
+    return web.json_response(await escalations.overview(api.store, api.clock()))
+
+
+async def post_escalation_outcome(request: web.Request) -> web.Response:
+    """VT staff record a route's outcome: I solved, II not solved (the next route)."""
+    api = request.app[CONTEXT]
+    number_text = request.match_info["number"]
+    if not number_text.isdigit() or len(number_text) > 18:
+        raise ApiError(
+            400, ErrorCode.MALFORMED.value, "the escalation number is a positive integer"
+        )
+    obj = _decoded(await _read_body(request))
+    api.outcome_shape.check(obj)
+    try:
+        updated = await escalations.record(
+            api.store,
+            int(number_text),
+            Outcome(obj["outcome"]),
+            by=obj["by"],
+            note=obj.get("note", ""),
+            at=api.clock(),
+        )
+    except PermanentError as error:
+        if error.code is ErrorCode.UNKNOWN_THREAD:
+            raise ApiError(404, "NOT_FOUND", "no escalation with this number") from error
+        raise ApiError.rejected(409, error.rejection) from error
+    return web.json_response(updated)
 
 
 async def get_openapi(request: web.Request) -> web.Response:

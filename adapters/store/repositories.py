@@ -23,6 +23,7 @@ from adapters.store.engine import translating
 from adapters.store.tables import (
     alerts,
     as_utc,
+    escalations,
     inbox,
     ledger,
     message_status,
@@ -34,6 +35,14 @@ from adapters.store.tables import (
 )
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
 from gateway.domain.errors import TransientError
+from gateway.domain.escalation import (
+    Escalation,
+    EscalationReason,
+    EscalationState,
+    EscalationStep,
+    Outcome,
+    Route,
+)
 from gateway.domain.handover import Moment, Overdracht, OverdrachtState, Transition
 from gateway.domain.ledger import EntryKind, LedgerEntry
 from gateway.service.ports import (
@@ -896,3 +905,112 @@ def _overdracht(row: Row[Any]) -> Overdracht:
         history=_history(row.history),
         deferred_to=row.deferred_to,
     )
+
+
+def _steps_json(history: Sequence[EscalationStep]) -> str:
+    return json.dumps(
+        [
+            {
+                "at": _moment_text(step.at),
+                "route": step.route.value,
+                "by": step.by,
+                "outcome": None if step.outcome is None else step.outcome.value,
+                "note": step.note,
+            }
+            for step in history
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def _steps(text: str) -> tuple[EscalationStep, ...]:
+    steps: list[dict[str, Any]] = json.loads(text)
+    return tuple(
+        EscalationStep(
+            at=datetime.fromisoformat(step["at"]).astimezone(UTC),
+            route=Route(step["route"]),
+            by=step["by"],
+            outcome=None if step["outcome"] is None else Outcome(step["outcome"]),
+            note=step["note"],
+        )
+        for step in steps
+    )
+
+
+def _escalation_values(escalation: Escalation) -> dict[str, Any]:
+    e = escalation
+    return {
+        "case_ref": e.case_ref,
+        "party": e.party,
+        "reason": e.reason.value,
+        "opened_at": as_utc(e.opened_at),
+        "route": e.route.value,
+        "state": e.state.value,
+        "history": _steps_json(e.history),
+    }
+
+
+def _escalation(row: Row[Any]) -> Escalation:
+    return Escalation(
+        case_ref=row.case_ref,
+        party=row.party,
+        reason=EscalationReason(row.reason),
+        opened_at=row.opened_at,
+        route=Route(row.route),
+        state=EscalationState(row.state),
+        history=_steps(row.history),
+    )
+
+
+class SqlEscalations:
+    """The escalations, one row each, numbered by the database; the history is JSON in its row."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    @translating
+    async def add(self, escalation: Escalation) -> int:
+        number = (
+            await self._db.execute(
+                escalations.insert()
+                .values(**_escalation_values(escalation))
+                .returning(escalations.c.number)
+            )
+        ).scalar_one()
+        return int(number)
+
+    @translating
+    async def get(self, number: int) -> Escalation | None:
+        row = (
+            await self._db.execute(select(escalations).where(escalations.c.number == number))
+        ).one_or_none()
+        return None if row is None else _escalation(row)
+
+    @translating
+    async def save(self, number: int, escalation: Escalation) -> None:
+        saved = await self._db.execute(
+            update(escalations)
+            .where(escalations.c.number == number)
+            .values(**_escalation_values(escalation))
+            .returning(escalations.c.number)
+        )
+        if saved.scalar_one_or_none() is None:
+            raise LookupError(f"no escalation {number}")
+
+    @translating
+    async def since(self, moment: datetime) -> Sequence[tuple[int, Escalation]]:
+        return await self._escalations(escalations.c.opened_at >= as_utc(moment))
+
+    @translating
+    async def still_open(self) -> Sequence[tuple[int, Escalation]]:
+        open_states = [s.value for s in EscalationState if not s.final]
+        return await self._escalations(escalations.c.state.in_(open_states))
+
+    async def _escalations(self, condition: Any) -> list[tuple[int, Escalation]]:
+        rows = await self._db.execute(
+            select(escalations)
+            .where(condition)
+            .order_by(escalations.c.opened_at, escalations.c.number)
+        )
+        return [(int(row.number), _escalation(row)) for row in rows]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.store.engine import create_engine, translated
 from adapters.store.repositories import (
     SqlAlerts,
+    SqlEscalations,
     SqlHandovers,
     SqlInbox,
     SqlLedger,
@@ -29,6 +30,7 @@ from adapters.store.repositories import (
 from adapters.store.schema import migrate
 from gateway.service.ports import (
     Alerts,
+    Escalations,
     Handovers,
     Inbox,
     LedgerRepository,
@@ -54,6 +56,7 @@ class SqlUnitOfWork:
         self.rejections: Rejections = SqlRejections(connection)
         self.ledger: LedgerRepository = SqlLedger(connection)
         self.handovers: Handovers = SqlHandovers(connection)
+        self.escalations: Escalations = SqlEscalations(connection)
 
 
 class SqlStore:

@@ -250,3 +250,19 @@ overdrachten = Table(
     Index("ix_overdrachten_case_ref", "case_ref"),
     Index("ix_overdrachten_state_advised_term", "state", "advised_term"),
 )
+
+# The escalations (§8.6, annex 4), numbered by the store, oldest first by opened_at.
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("number", RowId, primary_key=True, autoincrement=True),
+    Column("case_ref", Ident, nullable=False),
+    Column("party", Ident, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("route", String(8), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("history", Text, nullable=False),  # JSON array of {at, route, by, outcome, note}
+    Index("ix_escalations_opened_at", "opened_at"),
+    Index("ix_escalations_state", "state"),
+)

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
 from gateway.domain.errors import GatewayError
+from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht
 from gateway.domain.ledger import LedgerEntry
 
@@ -266,6 +267,24 @@ class Handovers(Protocol):
         """The overdrachten in no final state (sent, delivered, deferred)."""
 
 
+class Escalations(Protocol):
+    """Escalations (§8.6, annex 4) with their history, by a number the store gives."""
+
+    async def add(self, escalation: Escalation) -> int:
+        """Keep a new escalation; its number."""
+
+    async def get(self, number: int) -> Escalation | None: ...
+
+    async def save(self, number: int, escalation: Escalation) -> None:
+        """Replace an escalation's state and history."""
+
+    async def since(self, moment: datetime) -> Sequence[tuple[int, Escalation]]:
+        """Escalations opened at or after `moment`, oldest first."""
+
+    async def still_open(self) -> Sequence[tuple[int, Escalation]]:
+        """Escalations in no final state, oldest first."""
+
+
 class UnitOfWork(Protocol):
     """One transaction's view of the store."""
 
@@ -277,6 +296,7 @@ class UnitOfWork(Protocol):
     rejections: Rejections
     ledger: LedgerRepository
     handovers: Handovers
+    escalations: Escalations
 
 
 class Store(Protocol):

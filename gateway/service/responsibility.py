@@ -34,6 +34,7 @@ from gateway.domain.handover import (
 )
 from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
 from gateway.domain.monitoring import plan_of_notice
+from gateway.service import escalations
 from gateway.service.outgoing import Hub, build, send
 from gateway.service.ports import StoredMessage, Timer, UnitOfWork
 
@@ -248,7 +249,11 @@ async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None
         return
     await uow.handovers.save(on_deadline_passed(overdracht, rule=timer.rule, at=now))
     await uow.alerts.close(due_soon_alert(overdracht.id), now)
-    await uow.alerts.open(overdue_alert(overdracht.id), f"{about}: not confirmed in time", now)
+    opened = await uow.alerts.open(
+        overdue_alert(overdracht.id), f"{about}: not confirmed in time", now
+    )
+    if opened:  # §8.6: an overdue confirmation proposes route a, once
+        await escalations.propose_for_overdue(uow, overdracht, now)
 
 
 async def _overdracht(uow: UnitOfWork, overdracht_id: str) -> Overdracht:

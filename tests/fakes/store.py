@@ -17,12 +17,14 @@ from typing import TypeVar
 
 from gateway.domain.delivery import StatusChange, TimerKind
 from gateway.domain.errors import TransientError
+from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht
 from gateway.domain.ledger import LedgerEntry
 from gateway.service.ports import (
     Alert,
     Alerts,
     DuplicateMessageError,
+    Escalations,
     Handovers,
     Inbox,
     InboxEntry,
@@ -91,6 +93,7 @@ class _State:
     last_id: int = 0  # one sequence for every table: ids are unique and increasing
     ledger: dict[int, LedgerEntry] = field(default_factory=dict)  # by sequence, in order
     overdrachten: dict[str, Overdracht] = field(default_factory=dict)
+    escalations: dict[int, Escalation] = field(default_factory=dict)  # by number
 
     def copy(self) -> _State:
         return _State(
@@ -103,6 +106,7 @@ class _State:
             self.last_id,
             dict(self.ledger),
             dict(self.overdrachten),
+            dict(self.escalations),
         )
 
     def next_id(self) -> int:
@@ -497,6 +501,46 @@ class MemoryHandovers:
         return sorted(found, key=_opened)
 
 
+def _kept_escalation(escalation: Escalation) -> Escalation:
+    """An escalation as the store gives it back: its moments UTC, its history a tuple."""
+    history = tuple(replace(step, at=as_utc(step.at)) for step in escalation.history)
+    return replace(escalation, opened_at=as_utc(escalation.opened_at), history=history)
+
+
+class MemoryEscalations:
+    """The escalations by number (from the one sequence), oldest first by opened_at, number."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, escalation: Escalation) -> int:
+        kept = _kept_escalation(escalation)
+        state = self._tx.state
+        number = state.next_id()
+        state.escalations[number] = kept
+        return number
+
+    async def get(self, number: int) -> Escalation | None:
+        return self._tx.state.escalations.get(number)
+
+    async def save(self, number: int, escalation: Escalation) -> None:
+        kept = _kept_escalation(escalation)
+        if number not in self._tx.state.escalations:
+            raise LookupError(f"no escalation {number}")
+        self._tx.state.escalations[number] = kept
+
+    async def since(self, moment: datetime) -> Sequence[tuple[int, Escalation]]:
+        moment = as_utc(moment)
+        return self._sorted(lambda e: e.opened_at >= moment)
+
+    async def still_open(self) -> Sequence[tuple[int, Escalation]]:
+        return self._sorted(lambda e: not e.state.final)
+
+    def _sorted(self, wanted: Callable[[Escalation], bool]) -> list[tuple[int, Escalation]]:
+        found = [(n, e) for n, e in self._tx.state.escalations.items() if wanted(e)]
+        return sorted(found, key=lambda item: (item[1].opened_at, item[0]))
+
+
 class MemoryUnitOfWork:
     def __init__(self, tx: _Transaction) -> None:
         self.messages: MessageRepository = MemoryMessages(tx)
@@ -507,6 +551,7 @@ class MemoryUnitOfWork:
         self.rejections: Rejections = MemoryRejections(tx)
         self.ledger: LedgerRepository = MemoryLedger(tx)
         self.handovers: Handovers = MemoryHandovers(tx)
+        self.escalations: Escalations = MemoryEscalations(tx)
 
 
 class MemoryStore:

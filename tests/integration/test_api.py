@@ -31,6 +31,7 @@ from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Contracts
 from gateway.domain.delivery import Status, sent
 from gateway.domain.errors import TransientError
+from gateway.domain.escalation import EscalationReason, propose
 from gateway.domain.routing import enrichment_partners
 from gateway.resources import data_dir
 from gateway.service.outgoing import Hub
@@ -697,3 +698,53 @@ async def test_a_failure_is_answered_without_its_detail(
     [call] = [e for e in events if e["event"] == "api_call"]
     assert call["failure"].startswith(type(error).__name__)
     assert call["log_level"] == "error"
+
+
+# --- escalations (§8.6, annex 4) ------------------------------------------------------
+
+
+async def escalation_in(store: Store) -> int:
+    async with store.transaction() as uow:
+        return await uow.escalations.add(
+            propose("VT-2026-000123", "lt-tiel", EscalationReason.CONFIRMATION_OVERDUE, NOW)
+        )
+
+
+async def test_open_escalations_are_listed_with_their_route(client: Client, store: Store) -> None:
+    """GET /escalations lists an open escalation at route a, documented."""
+    number = await escalation_in(store)
+    response = await client.get(f"{API_PREFIX}/escalations", headers=AUTH)
+    body = await documented(response, "/escalations", "get")
+    assert [(e["number"], e["route"], e["state"]) for e in body["open"]] == [(number, "a", "open")]
+
+
+async def test_staff_record_outcomes_route_by_route_until_the_escalation_ends(
+    client: Client, store: Store
+) -> None:
+    """Outcome II moves a to b to c; II at c ends it unsolved; another outcome is a 409."""
+    number = await escalation_in(store)
+    path = f"{API_PREFIX}/escalations/{number}/outcome"
+    routes = []
+    for _ in range(3):
+        response = await client.post(
+            path, json={"outcome": "II", "by": "teamleider VT"}, headers=AUTH
+        )
+        body = await documented(response, "/escalations/{number}/outcome", "post")
+        routes.append((body["route"], body["state"]))
+    assert routes == [("b", "open"), ("c", "open"), ("c", "unsolved")]
+    response = await client.post(path, json={"outcome": "I", "by": "directeur VT"}, headers=AUTH)
+    body = await documented(response, "/escalations/{number}/outcome", "post")
+    assert (response.status, body["code"]) == (409, "INVALID_STATE")
+
+
+async def test_an_unknown_escalation_or_a_wrong_outcome_is_refused(client: Client) -> None:
+    """404 for a number nobody has; 400 for an outcome other than I or II."""
+    response = await client.post(
+        f"{API_PREFIX}/escalations/99/outcome", json={"outcome": "I", "by": "x"}, headers=AUTH
+    )
+    assert response.status == 404
+    response = await client.post(
+        f"{API_PREFIX}/escalations/1/outcome", json={"outcome": "III", "by": "x"}, headers=AUTH
+    )
+    body = await documented(response, "/escalations/{number}/outcome", "post")
+    assert (response.status, body["code"]) == (400, "MALFORMED")

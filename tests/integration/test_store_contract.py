@@ -21,6 +21,15 @@ from adapters.store.engine import create_engine
 from adapters.store.tables import metadata
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
 from gateway.domain.errors import TransientError
+from gateway.domain.escalation import (
+    Escalation,
+    EscalationReason,
+    EscalationState,
+    Outcome,
+    Route,
+    propose,
+    record_outcome,
+)
 from gateway.domain.handover import (
     Moment,
     Overdracht,
@@ -175,6 +184,10 @@ def notice(overdracht_id: str, case_ref: str = CASE_A, at: datetime = NOW) -> Ov
         advised_term=date(2026, 12, 12),
         at=at,
     )
+
+
+def escalation(case_ref: str = CASE_A, at: datetime = NOW, party: str = "jbg") -> Escalation:
+    return propose(case_ref, party, EscalationReason.CONFIRMATION_OVERDUE, at)
 
 
 class RolledBackError(Exception):
@@ -809,6 +822,95 @@ class StoreContract:
             await uow.handovers.save(withdrawn)
         async with store.transaction() as uow:
             assert list(await uow.handovers.still_open()) == [waiting]
+
+    # --- escalations -----------------------------------------------------------------
+
+    async def test_an_escalation_comes_back_equal_with_its_number(self, store: Store) -> None:
+        """add() gives each escalation a number under which get() returns it equal."""
+        amsterdam = timezone(timedelta(hours=1))
+        first = escalation()
+        second = propose(
+            CASE_B, "wijkteam", EscalationReason.SAFETY_AT_RISK, NOW.astimezone(amsterdam)
+        )
+        async with store.transaction() as uow:
+            one = await uow.escalations.add(first)
+            two = await uow.escalations.add(second)
+        async with store.transaction() as uow:
+            kept_one = await uow.escalations.get(one)
+            kept_two = await uow.escalations.get(two)
+            assert await uow.escalations.get(max(one, two) + 1000) is None
+        assert one != two
+        assert kept_one == first
+        assert kept_two == second
+        assert kept_two is not None
+        assert kept_two.opened_at.tzinfo is UTC
+        assert all(step.at.tzinfo is UTC for step in kept_two.history)
+
+    async def test_save_replaces_an_escalations_state_and_history(self, store: Store) -> None:
+        """save() keeps the latest route, state and every step, outcomes and notes included."""
+        opened = escalation()
+        async with store.transaction() as uow:
+            number = await uow.escalations.add(opened)
+        moved_on = record_outcome(
+            opened, Outcome.NOT_SOLVED, by="teamleider", at=NOW + SECOND, note="geen plek"
+        )
+        solved = record_outcome(moved_on, Outcome.SOLVED, by="beleid", at=NOW + 2 * SECOND)
+        async with store.transaction() as uow:
+            await uow.escalations.save(number, moved_on)
+        async with store.transaction() as uow:
+            assert await uow.escalations.get(number) == moved_on
+            await uow.escalations.save(number, solved)
+        async with store.transaction() as uow:
+            kept = await uow.escalations.get(number)
+        assert kept == solved
+        assert kept is not None
+        assert kept.state is EscalationState.SOLVED
+        assert kept.route is Route.AMBTELIJK
+        assert [(s.route, s.outcome) for s in kept.history] == [
+            (Route.MANAGEMENT, None),
+            (Route.MANAGEMENT, Outcome.NOT_SOLVED),
+            (Route.AMBTELIJK, None),
+            (Route.AMBTELIJK, Outcome.SOLVED),
+        ]
+        assert kept.history[1].note == "geen plek"
+
+    async def test_since_lists_only_escalations_opened_at_or_after_the_moment(
+        self, store: Store
+    ) -> None:
+        """since() gives those opened at or after the moment, oldest first, then by number."""
+        before = escalation(at=NOW - SECOND)
+        later = escalation(CASE_B, at=NOW + SECOND)
+        at_moment = escalation(at=NOW)
+        also_at_moment = escalation(CASE_B, at=NOW, party="wijkteam")
+        async with store.transaction() as uow:
+            await uow.escalations.add(before)
+            n_later = await uow.escalations.add(later)
+            n_at = await uow.escalations.add(at_moment)
+            n_also = await uow.escalations.add(also_at_moment)
+        async with store.transaction() as uow:
+            found = await uow.escalations.since(NOW)
+            assert list(await uow.escalations.since(NOW + 2 * SECOND)) == []
+        assert list(found) == [(n_at, at_moment), (n_also, also_at_moment), (n_later, later)]
+
+    async def test_still_open_leaves_out_solved_and_unsolved_escalations(
+        self, store: Store
+    ) -> None:
+        """still_open() gives the open ones, oldest first; not those solved or ended unsolved."""
+        waiting = escalation(at=NOW + SECOND)
+        moved_on = record_outcome(escalation(at=NOW), Outcome.NOT_SOLVED, by="tl", at=NOW)
+        solved = record_outcome(escalation(), Outcome.SOLVED, by="tl", at=NOW + SECOND)
+        unsolved = escalation(CASE_B)
+        for _ in Route:
+            unsolved = record_outcome(unsolved, Outcome.NOT_SOLVED, by="wethouder", at=NOW)
+        assert unsolved.state is EscalationState.UNSOLVED
+        async with store.transaction() as uow:
+            n_waiting = await uow.escalations.add(waiting)
+            await uow.escalations.add(solved)
+            await uow.escalations.add(unsolved)
+            n_moved_on = await uow.escalations.add(moved_on)
+        async with store.transaction() as uow:
+            found = await uow.escalations.still_open()
+        assert list(found) == [(n_moved_on, moved_on), (n_waiting, waiting)]
 
     # --- time -----------------------------------------------------------------------
 

@@ -397,3 +397,18 @@ async def test_a_handover_to_a_gi_that_agrees_monitoring_is_refused(
     assert refused.value.code is ErrorCode.SCHEMA_INVALID
     async with store.transaction() as uow:
         assert await uow.ledger.history(CASE["ref"]) == []  # nothing written
+
+
+async def test_an_overdue_confirmation_proposes_route_a_once(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any]
+) -> None:
+    """§8.6: a term that passes unconfirmed proposes escalation route a, once per handover."""
+    await vt_submits(store, hub, core, examples, "overdracht.notice")
+    late = datetime(2026, 11, 30, 16, 1, tzinfo=UTC)
+    await fire_due_timers(store, hub, CLAIM, late)
+    await fire_due_timers(store, hub, CLAIM, late + timedelta(days=2))
+    async with store.transaction() as uow:
+        open_ones = list(await uow.escalations.still_open())
+    assert [(e.case_ref, e.party, e.route.value) for _, e in open_ones] == [
+        (CASE["ref"], "lt-tiel", "a")
+    ]
