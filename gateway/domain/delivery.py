@@ -73,3 +73,4 @@ class TimerKind(StrEnum):
     CONFIRMATION_WARNING = "confirmation_warning"  # an overdracht's term ends soon
     CONFIRMATION_DUE = "confirmation_due"  # an overdracht's term has ended
     MONITORING_REQUEST = "monitoring_request"  # time to ask for a monitoring answer (§7.1)
+    VT_ANSWER_DUE = "vt_answer_due"  # VT's answer to a team's question is due (§8.4)

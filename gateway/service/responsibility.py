@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Role
-from gateway.domain.deadlines import CONFIRMATION
+from gateway.domain.deadlines import CONFIRMATION, VT_ANSWER
 from gateway.domain.delivery import TimerKind
 from gateway.domain.envelope import CaseRef, Envelope, format_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError
@@ -84,6 +84,10 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
         )
         await uow.handovers.save(overdracht)
         await _set_deadline(uow, overdracht, vt, calendar)
+    elif message.type == "overdracht.answer" and message.reply_to is not None:
+        await _question_answered(
+            uow, team=message.recipient, question_id=message.reply_to, at=message.created_at
+        )
     elif message.type == "overdracht.withdrawal" and message.reply_to is not None:
         overdracht = await _overdracht(uow, message.reply_to)
         withdrawn = on_withdrawal(overdracht, message_id=message.id, at=message.created_at)
@@ -150,6 +154,8 @@ async def partner_sends(
             await uow.handovers.save(deferred)
             await _clear_deadline(uow, deferred, vt, at)
             await _set_deadline(uow, deferred, vt, calendar)
+        case "overdracht.question" if answered is not None:
+            await _question_asked(uow, envelope, calendar, at)
         case "case.return" | "regie.change" if (
             envelope.case is not None and envelope.case.ref not in opened_cases
         ):
@@ -239,7 +245,11 @@ async def _clear_deadline(uow: UnitOfWork, overdracht: Overdracht, vt: str, at: 
 
 
 async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
-    """A confirmation term ends soon (warning) or has ended (negative evidence, one alert)."""
+    """A confirmation term ends soon (warning) or has ended (negative evidence, one alert);
+    or VT's answer to a team's question is overdue (one alert)."""
+    if timer.kind is TimerKind.VT_ANSWER_DUE:
+        await _answer_overdue(uow, timer, now)
+        return
     overdracht = await uow.handovers.get(timer.subject_id)
     if overdracht is None or overdracht.state.final:
         return
@@ -334,3 +344,34 @@ async def request_monitoring(uow: UnitOfWork, hub: Hub, timer: Timer, now: datet
         case=CaseRef(overdracht.case_ref, overdracht.gemeente),
     )
     await send(uow, message, now)
+
+
+# --- questions about a handover (§8.4) ---------------------------------------------
+
+
+def answer_overdue_alert(question_id: str) -> str:
+    return f"vt_answer_overdue:{question_id}"
+
+
+async def _question_asked(
+    uow: UnitOfWork, question: Envelope, calendar: WorkingDayCalendar, at: datetime
+) -> None:
+    """A team asks about a handover: VT's own answer deadline starts running."""
+    deadline = VT_ANSWER.deadline(question.id, at, calendar)
+    rule = f"{VT_ANSWER.name}: {VT_ANSWER.description}"
+    await uow.timers.schedule(
+        Timer(TimerKind.VT_ANSWER_DUE, question.sender, question.id, deadline.due, rule)
+    )
+
+
+async def _question_answered(uow: UnitOfWork, *, team: str, question_id: str, at: datetime) -> None:
+    await uow.timers.cancel(TimerKind.VT_ANSWER_DUE, team, question_id)
+    await uow.alerts.close(answer_overdue_alert(question_id), at)
+
+
+async def _answer_overdue(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+    answers = await uow.messages.replies_to(timer.subject_id)
+    if any(m.type == "overdracht.answer" for m in answers):
+        return
+    detail = f"question {timer.subject_id} of {timer.subject_sender}: VT has not answered in time"
+    await uow.alerts.open(answer_overdue_alert(timer.subject_id), detail, now)

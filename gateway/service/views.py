@@ -7,6 +7,7 @@ happened. It never carries a body; the case system has its own copy.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,6 +97,7 @@ async def case_view(
     async with store.transaction() as uow:
         entries = await uow.ledger.history(case_ref)
         overdrachten = await uow.handovers.of_case(case_ref)
+        threads = {o.id: await uow.messages.in_thread(o.id) for o in overdrachten}
     if not entries:
         return None
     in_force = [e for e in entries if at is None or e.at <= at]
@@ -129,6 +131,7 @@ async def case_view(
                 "history": [
                     {"state": t.state.value, "at": format_timestamp(t.at)} for t in o.history
                 ],
+                "questions": _questions(threads[o.id]),
             }
             for o in overdrachten
         ],
@@ -164,4 +167,19 @@ async def held_past_deadline(
             "due": format_timestamp(due),
         }
         for due, o in sorted(late, key=lambda pair: pair[0])
+    ]
+
+
+def _questions(thread: Sequence[StoredMessage]) -> list[dict[str, Any]]:
+    """The team's questions in a handover's thread (§8.4), and whether VT answered each."""
+    answered = {m.reply_to for m in thread if m.type == "overdracht.answer"}
+    return [
+        {
+            "id": m.id,
+            "from": m.sender,
+            "asked_at": format_timestamp(m.sent_at),
+            "answered": m.id in answered,
+        }
+        for m in thread
+        if m.type == "overdracht.question"
     ]

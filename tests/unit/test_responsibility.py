@@ -28,7 +28,7 @@ from gateway.service.pipeline import Verifier
 from gateway.service.ports import StoredMessage
 from gateway.service.receiving import Delivery, Disposition, Handled, receive
 from gateway.service.relay import Claim, fire_due_timers
-from gateway.service.responsibility import overdue_alert
+from gateway.service.responsibility import answer_overdue_alert, overdue_alert
 from gateway.service.submission import SubmitMessage, submit
 from gateway.service.views import case_view, held_past_deadline
 from gateway.vectors import vector_key
@@ -412,3 +412,47 @@ async def test_an_overdue_confirmation_proposes_route_a_once(
     assert [(e.case_ref, e.party, e.route.value) for _, e in open_ones] == [
         (CASE["ref"], "lt-tiel", "a")
     ]
+
+
+async def test_a_question_about_a_handover_is_visible_and_counts_against_vts_answer_deadline(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """§8.4: the team's question shows on the handover; VT's answer closes it and its deadline."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    handled = await team_answers(store, hub, sign, "overdracht.question", notice)
+    assert handled.disposition is Disposition.ACK
+    question_id = handled.message_id or ""
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    assert view["overdrachten"][0]["questions"] == [
+        {
+            "id": question_id,
+            "from": "lt-tiel",
+            "asked_at": "2026-11-28T11:59:00.000Z",
+            "answered": False,
+        }
+    ]
+    async with store.transaction() as uow:
+        (timer,) = await uow.timers.pending("lt-tiel", question_id)
+    # asked on a Saturday: the first office moment is Monday 9:00, one working day on
+    assert (timer.kind, timer.due_at) == (
+        TimerKind.VT_ANSWER_DUE,
+        datetime(2026, 12, 1, 8, tzinfo=UTC),
+    )
+    await vt_submits(store, hub, core, examples, "overdracht.answer", reply_to=question_id)
+    view = await case_view(store, CASE["ref"])
+    assert view is not None
+    assert view["overdrachten"][0]["questions"][0]["answered"] is True
+    async with store.transaction() as uow:
+        assert await uow.timers.pending("lt-tiel", question_id) == []
+
+
+async def test_a_question_vt_leaves_unanswered_opens_one_alert(
+    store: MemoryStore, hub: Hub, core: Core, examples: dict[str, Any], sign: Sign
+) -> None:
+    """Past VT's answer deadline with no answer: one alert for VT itself."""
+    notice = await vt_submits(store, hub, core, examples, "overdracht.notice")
+    handled = await team_answers(store, hub, sign, "overdracht.question", notice)
+    await fire_due_timers(store, hub, CLAIM, datetime(2026, 12, 1, 8, 1, tzinfo=UTC))
+    key = answer_overdue_alert(handled.message_id or "")
+    assert len(await alerts(store, key)) == 1
