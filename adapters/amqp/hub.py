@@ -125,6 +125,10 @@ class HubConsumer:
                 )
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_LONGEST_WAIT)
+            except Exception:  # a defect, not the store: find the delivery that causes it
+                log.exception("batch_failed", deliveries=len(batch))
+                await self._one_by_one(batch)
+                return
         try:
             for message, outcome in zip(batch, handled, strict=True):
                 await self._settle(message, outcome)
@@ -135,6 +139,29 @@ class HubConsumer:
             # The channel went away after the commit: the broker delivers the
             # messages again and the inbox recognises them (same receipt again).
             log.warning("settle_lost", deliveries=len(batch), error=type(exc).__name__)
+
+    async def _one_by_one(self, batch: list[AbstractIncomingMessage]) -> None:
+        """Each delivery of a failed batch in a transaction of its own.
+
+        The one that fails again is returned to the queue: the queue's delivery
+        limit then sends it to the dead letters (a poison message), and the
+        others are not held up by it.
+        """
+        for message in batch:
+            delivery = Delivery(message.body, message.user_id or "")
+            try:
+                async with self._store.transaction() as uow:
+                    (handled,) = await receive_batch(uow, self._hub, [delivery], self._clock())
+            except Exception:
+                log.exception("delivery_failed", message_id=message.message_id)
+                with contextlib.suppress(AMQPError, ConnectionError, RuntimeError):
+                    await message.nack(requeue=True)
+                continue
+            try:
+                await self._settle(message, handled)
+                await message.ack()
+            except (AMQPError, ConnectionError, RuntimeError) as exc:
+                log.warning("settle_lost", message_id=handled.message_id, error=type(exc).__name__)
 
     async def _return(self, batch: list[AbstractIncomingMessage]) -> None:
         for message in batch:
