@@ -261,6 +261,34 @@ def ledger_overdue(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def report_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The quarterly report per municipality (§7.2), as CSV and JSON files."""
+    from adapters.store.sql import open_store  # noqa: PLC0415
+    from gateway.domain.calendar import WorkingDayCalendar  # noqa: PLC0415
+    from gateway.domain.report import Quarter  # noqa: PLC0415
+    from gateway.service.reporting import as_csv, report  # noqa: PLC0415
+
+    quarter = Quarter.parse(args.quarter)
+    settings = load_settings(args.config)
+    region = load_core(Paths.defaults()).region
+
+    async def made() -> dict[str, Any]:
+        store = await open_store(settings.store_dsn)
+        try:
+            return await report(store, region, WorkingDayCalendar.for_region(region), quarter)
+        finally:
+            await store.close()
+
+    document = asyncio.run(made())
+    args.out.mkdir(parents=True, exist_ok=True)
+    csv_file = args.out / f"report-{quarter}.csv"
+    json_file = args.out / f"report-{quarter}.json"
+    csv_file.write_text(as_csv(document), encoding="utf-8")
+    json_file.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    print(f"report {quarter}: {csv_file} and {json_file}", file=out)
+    return EXIT_OK
+
+
 # --- messages -----------------------------------------------------------------
 
 
@@ -382,6 +410,14 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _add_report_command(commands: Any) -> None:
+    quarterly = commands.add_parser("report", help="the quarterly report per municipality")
+    quarterly.add_argument("--quarter", required=True, help="like 2026Q3")
+    quarterly.add_argument("--out", type=Path, default=Path("."), help="folder for CSV and JSON")
+    quarterly.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    quarterly.set_defaults(command=report_command)
+
+
 def _add_ledger_commands(commands: Any) -> None:
     ledger = commands.add_parser("ledger", help="the responsibility ledger").add_subparsers(
         required=True, metavar="ACTION"
@@ -457,6 +493,8 @@ def _parser() -> argparse.ArgumentParser:
     prov.set_defaults(command=provision_command)
 
     _add_ledger_commands(commands)
+
+    _add_report_command(commands)
 
     contracts = commands.add_parser("contracts", help="partner contracts").add_subparsers(
         required=True, metavar="ACTION"

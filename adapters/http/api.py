@@ -43,7 +43,8 @@ from gateway.domain.errors import ErrorCode, PermanentError, Rejection, Transien
 from gateway.domain.escalation import Outcome
 from gateway.domain.formats import is_utc_millis
 from gateway.domain.region import Region
-from gateway.service import escalations
+from gateway.domain.report import Quarter
+from gateway.service import escalations, reporting
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
@@ -168,6 +169,8 @@ def create_api_app(
     app.router.add_get("/cases/{ref}", get_case, name="case")
     app.router.add_get("/overdue", get_overdue, name="overdue")
     app.router.add_get("/escalations", get_escalations, name="escalations")
+    app.router.add_get("/reports/{quarter}", get_report, name="report")
+    app.router.add_get("/reports/{quarter}/csv", get_report_csv, name="report_csv")
     app.router.add_post(
         "/escalations/{number}/outcome", post_escalation_outcome, name="escalation_outcome"
     )
@@ -328,6 +331,35 @@ async def post_escalation_outcome(request: web.Request) -> web.Response:
             raise ApiError(404, "NOT_FOUND", "no escalation with this number") from error
         raise ApiError.rejected(409, error.rejection) from error
     return web.json_response(updated)
+
+
+async def _report(request: web.Request) -> dict[str, Any]:
+    api = request.app[CONTEXT]
+    try:
+        quarter = Quarter.parse(request.match_info["quarter"])
+    except ValueError as error:
+        raise ApiError(
+            400, ErrorCode.MALFORMED.value, "a quarter is written like 2026Q3"
+        ) from error
+    calendar = WorkingDayCalendar.for_region(api.region)
+    return await reporting.report(api.store, api.region, calendar, quarter)
+
+
+async def get_report(request: web.Request) -> web.Response:
+    """The quarterly report per municipality (§7.2), as JSON."""
+    return web.json_response(await _report(request))
+
+
+async def get_report_csv(request: web.Request) -> web.Response:
+    """The same report as CSV, one row per municipality."""
+    document = await _report(request)
+    return web.Response(
+        text=reporting.as_csv(document),
+        content_type="text/csv",
+        headers={
+            hdrs.CONTENT_DISPOSITION: f'attachment; filename="report-{document["quarter"]}.csv"'
+        },
+    )
 
 
 async def get_openapi(request: web.Request) -> web.Response:

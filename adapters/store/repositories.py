@@ -868,6 +868,7 @@ class SqlHandovers:
             "state": o.state.value,
             "deferred_to": o.deferred_to,
             "history": _history_json(o.history),
+            "opened_at": _opened(o)[0],
         }
         await self._db.execute(
             _insert(self._db, overdrachten)
@@ -881,6 +882,15 @@ class SqlHandovers:
             select(overdrachten)
             .where(overdrachten.c.case_ref == case_ref)
             .order_by(overdrachten.c.id)
+        )
+        return sorted((_overdracht(row) for row in rows), key=_opened)
+
+    @translating
+    async def opened_between(self, start: datetime, end: datetime) -> Sequence[Overdracht]:
+        rows = await self._db.execute(
+            select(overdrachten).where(
+                overdrachten.c.opened_at >= as_utc(start), overdrachten.c.opened_at < as_utc(end)
+            )
         )
         return sorted((_overdracht(row) for row in rows), key=_opened)
 

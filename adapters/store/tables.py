@@ -247,7 +247,9 @@ overdrachten = Table(
     Column("state", String(32), nullable=False),
     Column("deferred_to", Date),
     Column("history", Text, nullable=False),  # JSON array of {state, at, evidence}
+    Column("opened_at", UtcDateTime),  # the notice's moment (migration 0004)
     Index("ix_overdrachten_case_ref", "case_ref"),
+    Index("ix_overdrachten_opened_at", "opened_at"),
     Index("ix_overdrachten_state_advised_term", "state", "advised_term"),
 )
 

@@ -266,6 +266,9 @@ class Handovers(Protocol):
     async def still_open(self) -> Sequence[Overdracht]:
         """The overdrachten in no final state (sent, delivered, deferred)."""
 
+    async def opened_between(self, start: datetime, end: datetime) -> Sequence[Overdracht]:
+        """The overdrachten whose notice went out in [start, end), oldest first."""
+
 
 class Escalations(Protocol):
     """Escalations (§8.6, annex 4) with their history, by a number the store gives."""

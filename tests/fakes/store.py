@@ -496,6 +496,10 @@ class MemoryHandovers:
         found = (o for o in self._tx.state.overdrachten.values() if o.case_ref == case_ref)
         return sorted(found, key=_opened)
 
+    async def opened_between(self, start: datetime, end: datetime) -> Sequence[Overdracht]:
+        found = (o for o in self._tx.state.overdrachten.values() if start <= _opened(o)[0] < end)
+        return sorted(found, key=_opened)
+
     async def still_open(self) -> Sequence[Overdracht]:
         found = (o for o in self._tx.state.overdrachten.values() if not o.state.final)
         return sorted(found, key=_opened)

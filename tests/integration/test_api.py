@@ -552,8 +552,9 @@ def test_the_openapi_document_is_valid_and_names_every_route(hub: Hub, core: Cor
             assert operation["responses"], f"{method} {path} documents no response"
             for status, reference in operation["responses"].items():
                 content = _resolve(reference).get("content", {})
-                assert "application/json" in content, f"{method} {path} {status}: no JSON"
-                schema = content["application/json"]["schema"]
+                media = set(content) & {"application/json", "text/csv"}  # CSV: the report only
+                assert media, f"{method} {path} {status}: neither JSON nor CSV"
+                schema = content[sorted(media)[0]]["schema"]
                 if "$ref" in schema:
                     _resolve(schema)
     for reference in references(DOCUMENT):
@@ -748,3 +749,27 @@ async def test_an_unknown_escalation_or_a_wrong_outcome_is_refused(client: Clien
     )
     body = await documented(response, "/escalations/{number}/outcome", "post")
     assert (response.status, body["code"]) == (400, "MALFORMED")
+
+
+# --- the quarterly report (§7.2) --------------------------------------------------------
+
+
+async def test_the_quarterly_report_counts_a_handover_and_comes_as_csv_too(
+    client: Client, examples: dict[str, dict[str, Any]]
+) -> None:
+    """GET /reports/{quarter}: one row per municipality; the same rows as CSV."""
+    notice = examples["overdracht.notice"]
+    await submitted(client, request_of(notice))
+    quarter = f"{NOW.year}Q{(NOW.month - 1) // 3 + 1}"
+    response = await client.get(f"{API_PREFIX}/reports/{quarter}", headers=AUTH)
+    body = await documented(response, "/reports/{quarter}", "get")
+    rows = {row["gemeente"]: row for row in body["rows"]}
+    assert len(rows) == 15
+    assert rows[notice["case"]["gemeente"]][f"overdrachten_{notice['body']['moment'].lower()}"] == 1
+    response = await client.get(f"{API_PREFIX}/reports/{quarter}/csv", headers=AUTH)
+    assert response.status == 200
+    lines = (await response.text()).splitlines()
+    assert lines[0].startswith("gemeente,naam,overdrachten_a")
+    assert len(lines) == 16
+    response = await client.get(f"{API_PREFIX}/reports/2026Q5", headers=AUTH)
+    assert response.status == 400

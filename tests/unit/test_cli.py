@@ -550,3 +550,27 @@ def test_sign_with_an_encrypted_key_file_exits_2(
     code, _, err = run(capsys, "sign", unsigned_response, "--key", pem, "--contracts", folder)
     assert code == 2
     assert "jbg-enc.pem" in err
+
+
+def test_report_writes_the_quarter_as_csv_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --quarter 2026Q4` writes one CSV and one JSON row per municipality."""
+    import asyncio
+
+    from adapters.store import migrate
+
+    dsn = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    asyncio.run(migrate(dsn))
+    monkeypatch.setenv("VTGW_STORE_DSN", dsn)
+    settings = Path(__file__).resolve().parents[2] / "config" / "gateway.toml"
+    code, out, _ = run(
+        capsys, "report", "--quarter", "2026Q4", "--out", tmp_path, "--config", settings
+    )
+    assert code == 0, out
+    lines = (tmp_path / "report-2026Q4.csv").read_text().splitlines()
+    assert len(lines) == 16
+    document = json.loads((tmp_path / "report-2026Q4.json").read_text())
+    assert (document["quarter"], len(document["rows"])) == ("2026Q4", 15)
+    code, _, _ = run(capsys, "report", "--quarter", "2026-4", "--config", settings)
+    assert code == 2
