@@ -8,6 +8,7 @@ before anything is stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 from gateway.domain import routing
 from gateway.domain.envelope import CaseRef
 from gateway.domain.errors import ErrorCode, PermanentError
+from gateway.domain.informing import informing_messages
 from gateway.domain.region import Region
 from gateway.service import responsibility
 from gateway.service.outgoing import Hub, build, send
@@ -79,10 +81,45 @@ async def submit(
             )
             for recipient in dict.fromkeys(recipients)  # each once, in the given order
         ]
+        messages += _informing(hub, region, command, messages, now)
         for message in messages:
             await send(uow, message, now)
-            await responsibility.vt_sends(uow, message, dict(command.body), hub)
+            body = command.body if message.type == command.type else json.loads(message.raw)["body"]
+            await responsibility.vt_sends(uow, message, dict(body), hub)
     return messages
+
+
+def _informing(
+    hub: Hub, region: Region, command: SubmitMessage, sent: list[StoredMessage], now: datetime
+) -> list[StoredMessage]:
+    """The messages the agreement's informing rules add (§5.1, §5.1 D, §8.1)."""
+    contracts = hub.verifier.contracts
+    gemeente = command.case.gemeente
+    added = []
+    for message in sent:
+        recipient = contracts.get(message.recipient)
+        if recipient is None:
+            continue
+        for extra in informing_messages(
+            command.type,
+            command.body,
+            recipient,
+            lokaal_team=routing.lokaal_team(region, contracts, gemeente),
+            police=routing.police_unit(region, contracts, gemeente),
+            today=hub.calendar.local_day(now),
+            now=now,
+        ):
+            added.append(
+                build(
+                    hub,
+                    message_type=extra.type,
+                    recipient=extra.recipient,
+                    body=extra.body,
+                    now=now,
+                    case=command.case,
+                )
+            )
+    return added
 
 
 async def _answered(uow: UnitOfWork, hub: Hub, command: SubmitMessage) -> StoredMessage | None:

@@ -171,7 +171,8 @@ async def test_state_and_duplicate_errors_over_the_wire(rig: GatewayRig) -> None
         },
     )
     assert status == 201, created
-    (sent,) = created["messages"]
+    sent, informing = created["messages"]  # §5.1 D: the lokaal team is told of it
+    assert (sent["recipient"], informing["recipient"]) == ("jbg", "lt-nijmegen")
     async with jbg(rig) as partner:
         received = await partner.receive(timeout=15)
         while received["id"] != sent["id"]:

@@ -366,7 +366,8 @@ async def test_no_monitoring_after_a_handover_to_jeugdbescherming(
     command = SubmitMessage(
         type="overdracht.notice", case=CaseRef(**CASE), body=body, recipients=("jbg",)
     )
-    (notice,) = await submit(store, hub, core.region, command, NOW - timedelta(minutes=3))
+    notice, informing = await submit(store, hub, core.region, command, NOW - timedelta(minutes=3))
+    assert (informing.type, informing.recipient) == ("case.notice", "lt-tiel")  # §5.1 D
     raw = sign(
         "overdracht.confirmation",
         sender="jbg",
