@@ -59,29 +59,6 @@ CONTRACT_SCHEMA = "contract.schema.json"
 ENVELOPE_SCHEMA = "envelope.schema.json"
 REGION_FILE = "region.toml"
 
-CATALOGUE_V1 = frozenset(
-    {
-        "enrichment.request",
-        "enrichment.response",
-        "case.notice",
-        "zorgmelding.forward",
-        "overdracht.notice",
-        "overdracht.confirmation",
-        "overdracht.deferral",
-        "overdracht.withdrawal",
-        "overdracht.question",
-        "overdracht.answer",
-        "monitoring.request",
-        "monitoring.response",
-        "regie.change",
-        "case.return",
-        "receipt",
-        "error",
-    }
-)
-"""The message types of protocol v1, for when schemas/envelope.schema.json is
-absent; kept equal to its `properties.type.enum` by a test."""
-
 # Schema keywords whose failure is a rule of the contract rather than a field's
 # shape: their subschema's description says the rule, and the message says it.
 _RULE_KEYWORDS = frozenset({"not", "const", "contains", "maxItems", "minItems", "anyOf"})
@@ -118,10 +95,8 @@ def load_region(path: Path) -> Region:
 
 
 def message_catalogue(schemas: Path) -> frozenset[str]:
-    """The message types: `properties.type.enum` of the envelope schema, else CATALOGUE_V1."""
+    """The message types: `properties.type.enum` of the envelope schema, the one list."""
     path = schemas / ENVELOPE_SCHEMA
-    if not path.is_file():
-        return CATALOGUE_V1
     try:
         envelope = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -92,8 +92,7 @@ def api_get(*segments: str) -> Any:
 def require_rabbitmq() -> None:
     """Fail (never skip) unless the broker and its management API answer."""
     try:
-        with socket.create_connection((HOST, AMQP_PORT), timeout=3):
-            pass
+        socket.create_connection((HOST, AMQP_PORT), timeout=3).close()
         status, body = management("GET", "overview")
     except OSError as error:
         pytest.fail(

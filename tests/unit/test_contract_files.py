@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import gateway.resources
 from gateway.contract_files import (
-    CATALOGUE_V1,
     ContractProblem,
     check_contracts,
     load_contracts,
@@ -112,10 +111,11 @@ def test_committed_addresses_are_synthetic() -> None:
             assert address.endswith((".example", ".invalid")), (contract.party, address)
 
 
-def test_the_catalogue_constant_matches_the_envelope_schema() -> None:
-    """CATALOGUE_V1 is kept equal to the envelope schema's list of types."""
-    assert (SCHEMAS / "envelope.schema.json").is_file()
-    assert message_catalogue(SCHEMAS) == CATALOGUE_V1
+def test_the_catalogue_is_the_envelope_schemas_list_of_types() -> None:
+    """The contracts are checked against the protocol's own list, §8.4's question types included."""
+    catalogue = message_catalogue(SCHEMAS)
+    assert {"overdracht.notice", "overdracht.question", "overdracht.answer", "receipt"} <= catalogue
+    assert len(catalogue) == 16
 
 
 # --- every problem at once -----------------------------------------------------
@@ -304,12 +304,10 @@ def test_a_missing_contracts_folder_is_a_configuration_error(tmp_path: Path) -> 
 # --- the catalogue and the data folders ----------------------------------------
 
 
-def test_the_catalogue_falls_back_to_the_constant_without_an_envelope_schema(
-    tmp_path: Path,
-) -> None:
-    """Until schemas/envelope.schema.json exists, CATALOGUE_V1 is the list of types."""
-    assert message_catalogue(tmp_path) == CATALOGUE_V1
-    assert {"overdracht.question", "overdracht.answer"} <= CATALOGUE_V1
+def test_a_missing_envelope_schema_is_a_configuration_error(tmp_path: Path) -> None:
+    """Without the envelope schema there is no list of types to check the contracts against."""
+    with pytest.raises(ConfigurationError, match="envelope schema"):
+        message_catalogue(tmp_path)
 
 
 def test_the_catalogue_is_read_from_the_envelope_schema(tmp_path: Path) -> None:

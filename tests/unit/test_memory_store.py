@@ -20,8 +20,7 @@ async def test_a_transaction_waiting_too_long_for_another_is_transient() -> None
     store = MemoryStore(lock_timeout=0.01)
     async with store.transaction():
         with pytest.raises(TransientError):
-            async with store.transaction():
-                pass
+            await store.transaction().__aenter__()  # entering the second one times out
     async with store.transaction() as uow:
         assert await uow.outbox.depth() == 0
 
@@ -30,6 +29,6 @@ async def test_a_unit_of_work_cannot_be_used_after_its_transaction() -> None:
     """Writes through a unit of work kept past its block are refused, not silently applied."""
     store = MemoryStore()
     async with store.transaction() as kept:
-        pass
+        assert await kept.alerts.open_alerts() == []  # usable inside its block
     with pytest.raises(RuntimeError, match="ended"):
         await kept.alerts.open("k", "d", NOW)
