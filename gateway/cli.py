@@ -238,19 +238,23 @@ def ledger_overdue(args: argparse.Namespace, out: TextIO) -> int:
     """The handovers VT still holds past their confirmation deadline, earliest first."""
     from adapters.store.sql import open_store  # noqa: PLC0415
     from gateway.domain.calendar import WorkingDayCalendar  # noqa: PLC0415
-    from gateway.service.views import held_past_deadline  # noqa: PLC0415
+    from gateway.service.views import held_past_deadline, overdue_terms  # noqa: PLC0415
 
     settings = load_settings(args.config)
     calendar = WorkingDayCalendar.for_region(load_core(Paths.defaults()).region)
 
-    async def late() -> list[dict[str, Any]]:
+    async def late() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         store = await open_store(settings.store_dsn)
         try:
-            return await held_past_deadline(store, calendar, datetime.now(UTC), settings.party)
+            now = datetime.now(UTC)
+            return (
+                await held_past_deadline(store, calendar, now, settings.party),
+                await overdue_terms(store),
+            )
         finally:
             await store.close()
 
-    handovers = asyncio.run(late())
+    handovers, terms = asyncio.run(late())
     for item in handovers:
         print(
             f"{item['case_ref']}  {item['recipient']}  moment {item['moment']}  "
@@ -258,6 +262,11 @@ def ledger_overdue(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     print(f"{len(handovers)} handover(s) past their deadline, VT still holding", file=out)
+    for term in terms:
+        print(
+            f"{term['case_ref']}  {term['rule']}  overdue since {term['overdue_since']}", file=out
+        )
+    print(f"{len(terms)} term(s) of VT's own ended before it decided what follows", file=out)
     return EXIT_OK
 
 

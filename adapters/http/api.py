@@ -50,7 +50,7 @@ from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
 from gateway.service.submission import SubmitMessage, submit
 from gateway.service.validation import json_pointer
-from gateway.service.views import case_view, held_past_deadline, message_view
+from gateway.service.views import case_view, held_past_deadline, message_view, overdue_terms
 
 API_PREFIX: Final = "/api/v1"
 """Where the gateway mounts this API; the document's `servers` says so too."""
@@ -293,12 +293,14 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 async def get_overdue(request: web.Request) -> web.Response:
-    """The handovers VT still holds past their confirmation deadline, earliest first."""
+    """The handovers VT still holds past their confirmation deadline, earliest first;
+    and VT's own terms that ended before it decided what follows."""
     api = request.app[CONTEXT]
     now = api.clock()
     calendar = WorkingDayCalendar.for_region(api.region)
     late = await held_past_deadline(api.store, calendar, now, api.hub.party)
-    return web.json_response({"at": format_timestamp(now), "handovers": late})
+    terms = await overdue_terms(api.store)
+    return web.json_response({"at": format_timestamp(now), "handovers": late, "terms": terms})
 
 
 async def get_escalations(request: web.Request) -> web.Response:

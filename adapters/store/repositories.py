@@ -230,6 +230,26 @@ class SqlMessages:
     async def replies_to(self, message_id: str) -> Sequence[StoredMessage]:
         return await self._messages(messages.c.reply_to == message_id)
 
+    @translating
+    async def purge(self, keys: Sequence[tuple[str, str]]) -> int:
+        if not keys:
+            return 0
+        wanted = tuple_(messages.c.sender, messages.c.id).in_(list(keys))
+        rows = (await self._db.execute(select(messages.c.seq).where(wanted))).all()
+        seqs = [row.seq for row in rows]
+        if not seqs:
+            return 0
+        # Explicit, not only ON DELETE CASCADE: the store must not depend on a pragma.
+        await self._db.execute(
+            message_status.delete().where(message_status.c.message_seq.in_(seqs))
+        )
+        await self._db.execute(outbox.delete().where(outbox.c.message_seq.in_(seqs)))
+        await self._db.execute(
+            inbox.delete().where(tuple_(inbox.c.sender, inbox.c.message_id).in_(list(keys)))
+        )
+        await self._db.execute(messages.delete().where(messages.c.seq.in_(seqs)))
+        return len(seqs)
+
     async def _messages(self, condition: Any) -> list[StoredMessage]:
         rows = await self._db.execute(
             select(messages).where(condition).order_by(messages.c.created_at, messages.c.seq)

@@ -28,6 +28,7 @@ from adapters.store.repositories import (
     SqlTimers,
 )
 from adapters.store.schema import migrate
+from adapters.store.tracking import SqlMonitoringChecks, SqlRetentionLog
 from gateway.service.ports import (
     Alerts,
     Escalations,
@@ -35,8 +36,10 @@ from gateway.service.ports import (
     Inbox,
     LedgerRepository,
     MessageRepository,
+    MonitoringChecks,
     Outbox,
     Rejections,
+    RetentionLog,
     Timers,
     UnitOfWork,
 )
@@ -57,6 +60,8 @@ class SqlUnitOfWork:
         self.ledger: LedgerRepository = SqlLedger(connection)
         self.handovers: Handovers = SqlHandovers(connection)
         self.escalations: Escalations = SqlEscalations(connection)
+        self.monitoring: MonitoringChecks = SqlMonitoringChecks(connection)
+        self.retention: RetentionLog = SqlRetentionLog(connection)
 
 
 class SqlStore:

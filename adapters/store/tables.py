@@ -268,3 +268,41 @@ escalations = Table(
     Index("ix_escalations_opened_at", "opened_at"),
     Index("ix_escalations_state", "state"),
 )
+
+# The monitoring checks of confirmed handovers (§7.1), one per agreed month (migration 0005).
+monitoring_checks = Table(
+    "monitoring_checks",
+    metadata,
+    Column("overdracht_id", Ident, primary_key=True),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("case_ref", Ident, nullable=False),
+    Column("gemeente", String(16), nullable=False),
+    Column("recipient", Ident, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("request_id", Ident),
+    Column("requested_at", UtcDateTime),
+    Column("answer_before", UtcDateTime),
+    Column("response_id", Ident),
+    Column("answered_at", UtcDateTime),
+    Index("ix_monitoring_checks_request_id", "request_id", unique=True),
+    Index("ix_monitoring_checks_requested_at", "requested_at"),
+)
+
+# What the retention purge removed, and why (§5.1: an advice is kept 2 years); append-only.
+retention_purges = Table(
+    "retention_purges",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("sender", Ident, nullable=False),
+    Column("message_id", Ident, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("recipient", Ident, nullable=False),
+    Column("case_ref", Ident),
+    Column("gemeente", String(16)),
+    Column("digest", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("retained_until", Date, nullable=False),
+    Column("purged_at", UtcDateTime, nullable=False),
+    Column("rule", Text, nullable=False),
+    Index("ix_retention_purges_purged_at", "purged_at"),
+)

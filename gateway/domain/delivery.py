@@ -74,3 +74,9 @@ class TimerKind(StrEnum):
     CONFIRMATION_DUE = "confirmation_due"  # an overdracht's term has ended
     MONITORING_REQUEST = "monitoring_request"  # time to ask for a monitoring answer (§7.1)
     VT_ANSWER_DUE = "vt_answer_due"  # VT's answer to a team's question is due (§8.4)
+    CASE_DEADLINE_WARNING = "case_deadline_warning"  # VT's own term for a case ends soon
+    CASE_DEADLINE_DUE = "case_deadline_due"  # VT's own term (assessment, onderzoek, V&V) ended
+    ENRICHMENT_WARNING = "enrichment_warning"  # a partner's enrichment answer is due soon (§5.1)
+    ENRICHMENT_DUE = "enrichment_due"  # a partner's enrichment answer is due (§5.1)
+    MONITORING_ANSWER_DUE = "monitoring_answer_due"  # a monitoring answer is due (§7.1 C)
+    RETENTION_PURGE = "retention_purge"  # an advice's retention ends (§5.1: 2 years)

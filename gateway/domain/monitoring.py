@@ -66,13 +66,20 @@ class MonitoringPlan:
         return tuple(add_months(handed_over_on, months) for months in self.months)
 
     def checks(
-        self, *, overdracht_id: str, case_ref: str, recipient: str, handed_over_on: date
+        self,
+        *,
+        overdracht_id: str,
+        case_ref: str,
+        gemeente: str,
+        recipient: str,
+        handed_over_on: date,
     ) -> tuple[MonitoringCheck, ...]:
         """The planned checks, one per monitoring moment; none when VT does not monitor."""
         return tuple(
             MonitoringCheck(
                 overdracht_id=overdracht_id,
                 case_ref=case_ref,
+                gemeente=gemeente,
                 recipient=recipient,
                 due_on=add_months(handed_over_on, months),
                 month=months,
@@ -190,6 +197,7 @@ class MonitoringCheck:
 
     overdracht_id: str
     case_ref: str
+    gemeente: str
     recipient: str
     due_on: date
     month: int | None

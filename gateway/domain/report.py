@@ -20,6 +20,7 @@ from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.deadlines import CONFIRMATION
 from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht, OverdrachtState
+from gateway.domain.monitoring import MonitoringCheck
 from gateway.domain.region import Region
 
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
@@ -36,6 +37,12 @@ COLUMNS = (
     "nog_open",
     "ingetrokken",
     "onbestelbaar",
+    "monitoring_3_op_tijd",
+    "monitoring_3_te_laat",
+    "monitoring_3_open",
+    "monitoring_12_op_tijd",
+    "monitoring_12_te_laat",
+    "monitoring_12_open",
     "escalaties_route_a",
     "escalaties_route_b",
     "escalaties_route_c",
@@ -76,11 +83,15 @@ def quarterly_report(
     escalations: Iterable[Escalation],
     case_gemeente: Mapping[str, str],
     calendar: WorkingDayCalendar,
+    *,
+    checks: Iterable[MonitoringCheck] = (),
 ) -> list[dict[str, str | int]]:
     """One row per municipality of the region, in the region's order, zeros included.
 
     `overdrachten` are those opened in the quarter; `escalations` those opened
-    in it; `case_gemeente` gives an escalated case's municipality.
+    in it; `case_gemeente` gives an escalated case's municipality; `checks`
+    the monitoring checks whose request went out in it (at 3 and 12 months:
+    answered on time, late, or not yet).
     """
     rows: dict[str, dict[str, str | int]] = {
         m.code: dict.fromkeys(COLUMNS, 0) | {"gemeente": m.code, "naam": m.name} for m in region
@@ -102,6 +113,13 @@ def quarterly_report(
             _add(row, "onbestelbaar")
         else:
             _add(row, "nog_open")
+    for check in checks:
+        row = rows.get(check.gemeente)
+        if row is None or check.month not in (3, 12):
+            continue
+        on_time = check.answered_on_time
+        outcome = "open" if on_time is None else ("op_tijd" if on_time else "te_laat")
+        _add(row, f"monitoring_{check.month}_{outcome}")
     for escalation in escalations:
         gemeente = case_gemeente.get(escalation.case_ref)
         if gemeente in rows:

@@ -17,6 +17,9 @@ which `check_contracts` keeps from ever reaching a running gateway.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gateway.domain.contracts import Contract, Contracts, Role
 from gateway.domain.errors import ConfigurationError, ErrorCode, PermanentError
 from gateway.domain.region import Municipality, Region, Subregio
@@ -129,6 +132,25 @@ def zorgmelding_recipients(
 def jeugdbeschermingstafel(region: Region, gemeente: str) -> Subregio:
     """Which sub-region's Jeugdbeschermingstafel a case of this municipality goes to (§6.3)."""
     return municipality(region, gemeente).subregio
+
+
+def check_jeugdbeschermingstafel(region: Region, gemeente: str, body: Mapping[str, Any]) -> None:
+    """§6.3: a request for the Jeugdbeschermingstafel goes to the table of the case's sub-region.
+
+    A case.notice `aanvraag_jeugdbeschermingstafel` names the sub-region; any other
+    than the municipality's is refused (NOT_PERMITTED), as is one that names none.
+    """
+    if body.get("soort") != "aanvraag_jeugdbeschermingstafel":
+        return
+    table = jeugdbeschermingstafel(region, gemeente)
+    named = body.get("subregio")
+    if named != table.value:
+        raise PermanentError(
+            ErrorCode.NOT_PERMITTED,
+            f"§6.3: a case of {gemeente} goes to the Jeugdbeschermingstafel of {table.value}, "
+            f"not {named or 'none named'}",
+            "/body/subregio",
+        )
 
 
 def _the_one(contracts: Contracts, role: Role, place: Municipality) -> Contract:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind
@@ -21,6 +21,7 @@ from gateway.domain.errors import GatewayError
 from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht
 from gateway.domain.ledger import LedgerEntry
+from gateway.domain.monitoring import MonitoringCheck
 
 
 class DuplicateMessageError(GatewayError):
@@ -156,6 +157,12 @@ class MessageRepository(Protocol):
     async def count_attempt(self, sender: str, message_id: str) -> int:
         """Add one to the message's attempts and return the new count."""
 
+    async def purge(self, keys: Sequence[MessageKey]) -> int:
+        """Remove these messages whole (rows, status history, outbox and inbox rows); how many.
+
+        Only the retention purge calls it, and only for final messages.
+        """
+
 
 class Inbox(Protocol):
     async def get(self, sender: str, message_id: str) -> InboxEntry | None: ...
@@ -288,6 +295,50 @@ class Escalations(Protocol):
         """Escalations in no final state, oldest first."""
 
 
+class MonitoringChecks(Protocol):
+    """The monitoring checks of confirmed handovers (§7.1), by (overdracht, month)."""
+
+    async def save_many(self, checks: Sequence[MonitoringCheck]) -> None:
+        """Insert or replace each check; `month` None is not kept (extra checks are ad hoc)."""
+
+    async def get(self, overdracht_id: str, month: int) -> MonitoringCheck | None: ...
+
+    async def by_request(self, request_id: str) -> MonitoringCheck | None:
+        """The check a monitoring.request asked for."""
+
+    async def of_overdracht(self, overdracht_id: str) -> Sequence[MonitoringCheck]:
+        """A handover's checks, by month."""
+
+    async def requested_between(self, start: datetime, end: datetime) -> Sequence[MonitoringCheck]:
+        """The checks whose request went out in [start, end), oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """The audit of one message the retention purge removed: what it was, never its content."""
+
+    sender: str
+    message_id: str
+    type: str
+    recipient: str
+    case_ref: str | None
+    gemeente: str | None
+    digest: str
+    status: str
+    retained_until: date
+    purged_at: datetime
+    rule: str
+
+
+class RetentionLog(Protocol):
+    """What the retention purge removed (§5.1), append-only."""
+
+    async def add_many(self, purged: Sequence[Purged]) -> None: ...
+
+    async def recent(self, limit: int) -> Sequence[Purged]:
+        """The latest purges, newest first."""
+
+
 class UnitOfWork(Protocol):
     """One transaction's view of the store."""
 
@@ -300,6 +351,8 @@ class UnitOfWork(Protocol):
     ledger: LedgerRepository
     handovers: Handovers
     escalations: Escalations
+    monitoring: MonitoringChecks
+    retention: RetentionLog
 
 
 class Store(Protocol):

@@ -28,7 +28,7 @@ from gateway.domain.delivery import (
     sent,
 )
 from gateway.domain.errors import TransientError
-from gateway.service import responsibility
+from gateway.service import responsibility, retention
 from gateway.service.outgoing import Hub
 from gateway.service.ports import OutboxItem, Publisher, Store, Timer
 from gateway.service.receiving import undeliverable_alert
@@ -145,6 +145,9 @@ async def fire_due_timers(store: Store, hub: Hub, claim: Claim, now: datetime) -
                 await uow.timers.done(timer.timer_id, now)
             if timer.kind is TimerKind.MONITORING_REQUEST:
                 await responsibility.request_monitoring(uow, hub, timer, now)
+                continue
+            if timer.kind is TimerKind.RETENTION_PURGE:
+                await retention.purge(uow, timer, now)
                 continue
             if timer.kind is not TimerKind.RECEIPT:
                 await responsibility.deadline_reached(uow, timer, now)

@@ -20,13 +20,16 @@ async def report(
     async with store.transaction() as uow:
         overdrachten = await uow.handovers.opened_between(start, end)
         escalations = [e for _, e in await uow.escalations.since(start) if e.opened_at < end]
+        checks = await uow.monitoring.requested_between(start, end)
         case_gemeente = {o.case_ref: o.gemeente for o in overdrachten}
         for escalation in escalations:
             if escalation.case_ref not in case_gemeente:
                 earlier = await uow.handovers.of_case(escalation.case_ref)
                 if earlier:
                     case_gemeente[escalation.case_ref] = earlier[0].gemeente
-    rows = quarterly_report(region, overdrachten, escalations, case_gemeente, calendar)
+    rows = quarterly_report(
+        region, overdrachten, escalations, case_gemeente, calendar, checks=checks
+    )
     return {"quarter": str(quarter), "columns": list(COLUMNS), "rows": rows}
 
 

@@ -20,6 +20,7 @@ from gateway.domain.deadlines import CONFIRMATION, VT_ANSWER
 from gateway.domain.delivery import TimerKind
 from gateway.domain.envelope import CaseRef, Envelope, format_timestamp
 from gateway.domain.errors import ErrorCode, PermanentError
+from gateway.domain.escalation import proposal_for_check
 from gateway.domain.handover import (
     Moment,
     Overdracht,
@@ -33,8 +34,8 @@ from gateway.domain.handover import (
     on_withdrawal,
 )
 from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
-from gateway.domain.monitoring import plan_of_notice
-from gateway.service import escalations
+from gateway.domain.monitoring import CheckState, on_request_sent, on_response, plan_of_notice
+from gateway.service import case_deadlines, escalations, retention
 from gateway.service.outgoing import Hub, build, send
 from gateway.service.ports import StoredMessage, Timer, UnitOfWork
 
@@ -59,7 +60,12 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
     vt, calendar = hub.party, hub.calendar
     if message.case_ref is None or message.gemeente is None:
         return
-    if await uow.ledger.last_of(message.case_ref) is None:
+    opens_case = await uow.ledger.last_of(message.case_ref) is None
+    await case_deadlines.vt_sends(
+        uow, message, body, vt=vt, calendar=calendar, opens_case=opens_case
+    )
+    await retention.vt_sends(uow, message, body, calendar)
+    if opens_case:
         await append(
             uow,
             EntryDraft.veiligheidsbeoordeling(
@@ -156,6 +162,8 @@ async def partner_sends(
             await _set_deadline(uow, deferred, vt, calendar)
         case "overdracht.question" if answered is not None:
             await _question_asked(uow, envelope, calendar, at)
+        case "enrichment.response" | "monitoring.response" if answered is not None:
+            await _request_answered(uow, envelope, answered, at)
         case "case.return" | "regie.change" if (
             envelope.case is not None and envelope.case.ref not in opened_cases
         ):
@@ -246,9 +254,16 @@ async def _clear_deadline(uow: UnitOfWork, overdracht: Overdracht, vt: str, at: 
 
 async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
     """A confirmation term ends soon (warning) or has ended (negative evidence, one alert);
-    or VT's answer to a team's question is overdue (one alert)."""
+    VT's answer to a team's question, or a monitoring answer, is overdue (one alert);
+    or one of VT's own terms or an enrichment answer is due (`case_deadlines`)."""
     if timer.kind is TimerKind.VT_ANSWER_DUE:
         await _answer_overdue(uow, timer, now)
+        return
+    if timer.kind is TimerKind.MONITORING_ANSWER_DUE:
+        await _monitoring_answer_overdue(uow, timer, now)
+        return
+    if timer.kind not in _DEADLINE_TIMERS:
+        await case_deadlines.deadline_reached(uow, timer, now)
         return
     overdracht = await uow.handovers.get(timer.subject_id)
     if overdracht is None or overdracht.state.final:
@@ -300,6 +315,15 @@ async def _plan_monitoring(uow: UnitOfWork, hub: Hub, overdracht: Overdracht, at
     if not plan.afgesproken or not body.get("veiligheidsvoorwaarden"):
         return
     handed_over_on = hub.calendar.local_day(at)
+    await uow.monitoring.save_many(
+        plan.checks(
+            overdracht_id=overdracht.id,
+            case_ref=overdracht.case_ref,
+            gemeente=overdracht.gemeente,
+            recipient=overdracht.recipient,
+            handed_over_on=handed_over_on,
+        )
+    )
     await uow.timers.schedule_many(
         [
             Timer(
@@ -325,11 +349,10 @@ async def request_monitoring(uow: UnitOfWork, hub: Hub, timer: Timer, now: datet
         return  # back with VT, or closed: nobody to ask
     notice = await _notice_body(uow, hub, overdracht.id)
     moment = {3: "3_maanden", 12: "12_maanden"}.get(timer.attempt, "extra")
+    answer_before = hub.calendar.closing(hub.calendar.add_working_days(now, MONITORING_ANSWER_DAYS))
     body: dict[str, Any] = {
         "moment": moment,
-        "antwoord_voor": format_timestamp(
-            hub.calendar.closing(hub.calendar.add_working_days(now, MONITORING_ANSWER_DAYS))
-        ),
+        "antwoord_voor": format_timestamp(answer_before),
         "veiligheidsvoorwaarden": notice["veiligheidsvoorwaarden"],
         "vt_contact": notice["vt_contact"],
     }
@@ -344,6 +367,70 @@ async def request_monitoring(uow: UnitOfWork, hub: Hub, timer: Timer, now: datet
         case=CaseRef(overdracht.case_ref, overdracht.gemeente),
     )
     await send(uow, message, now)
+    check = await uow.monitoring.get(overdracht.id, timer.attempt)
+    if check is None or check.state is not CheckState.PLANNED:
+        return
+    asked = on_request_sent(
+        check,
+        message_id=message.id,
+        at=now,
+        answer_before=answer_before,
+        recipient=message.recipient,
+    )
+    await uow.monitoring.save_many([asked])
+    await uow.timers.schedule(
+        Timer(
+            TimerKind.MONITORING_ANSWER_DUE,
+            hub.party,
+            message.id,
+            answer_before,
+            f"monitoring_answer: §7.1 C, the party holding the case answers within "
+            f"{MONITORING_ANSWER_DAYS} working days (the gateway's default)",
+            attempt=timer.attempt,
+        )
+    )
+
+
+async def _request_answered(
+    uow: UnitOfWork, answer: Envelope, request: StoredMessage, at: datetime
+) -> None:
+    """A partner answers VT's request: the term it had to answer in stops running."""
+    if answer.type == "enrichment.response" and request.type == "enrichment.request":
+        await case_deadlines.enrichment_answered(uow, request, at)
+    elif answer.type == "monitoring.response" and request.type == "monitoring.request":
+        await _monitoring_answered(uow, answer, request, at)
+
+
+def monitoring_overdue_alert(request_id: str) -> str:
+    return f"monitoring_answer_overdue:{request_id}"
+
+
+async def _monitoring_answered(
+    uow: UnitOfWork, response: Envelope, request: StoredMessage, at: datetime
+) -> None:
+    """§7.1 C: the answer to a monitoring request, on time or late; once, by the party asked."""
+    check = await uow.monitoring.by_request(request.id)
+    if check is None:
+        return  # an extra check VT asked for by hand: kept as a message only
+    answered = on_response(check, sender=response.sender, message_id=response.id, at=at)
+    await uow.monitoring.save_many([answered])
+    await uow.timers.cancel(TimerKind.MONITORING_ANSWER_DUE, request.sender, request.id)
+    await uow.alerts.close(monitoring_overdue_alert(request.id), at)
+
+
+async def _monitoring_answer_overdue(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
+    check = await uow.monitoring.by_request(timer.subject_id)
+    if check is None:
+        return
+    escalation = proposal_for_check(check, now=now)
+    if escalation is None:
+        return
+    detail = (
+        f"monitoring request {timer.subject_id} of case {check.case_ref} to {check.recipient}: "
+        "not answered in time"
+    )
+    if await uow.alerts.open(monitoring_overdue_alert(timer.subject_id), detail, now):
+        await uow.escalations.add(escalation)  # §8.6: route a, once
 
 
 # --- questions about a handover (§8.4) ---------------------------------------------

@@ -61,6 +61,8 @@ async def submit(
     store: Store, hub: Hub, region: Region, command: SubmitMessage, now: datetime
 ) -> list[StoredMessage]:
     """Route, sign, store and queue; the stored messages, one per recipient."""
+    if command.type == "case.notice":
+        routing.check_jeugdbeschermingstafel(region, command.case.gemeente, command.body)
     async with store.transaction() as uow:
         original = await _answered(uow, hub, command)
         recipients = command.recipients or (

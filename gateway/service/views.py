@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.domain.calendar import WorkingDayCalendar
+from gateway.domain.case_terms import parse_subject
 from gateway.domain.deadlines import CONFIRMATION, DeadlineState, deadline_state
 from gateway.domain.envelope import format_timestamp
 from gateway.service.ports import Store, StoredMessage
@@ -167,6 +168,27 @@ async def held_past_deadline(
             "due": format_timestamp(due),
         }
         for due, o in sorted(late, key=lambda pair: pair[0])
+    ]
+
+
+async def overdue_terms(store: Store) -> list[dict[str, Any]]:
+    """VT's own terms for a case that ended before VT did what they ask, oldest first.
+
+    Read from the open "overdue" alerts the term timers opened (`case_deadlines`):
+    an alert closes when the deed is done, so what is open is still late.
+    """
+    async with store.transaction() as uow:
+        alerts = await uow.alerts.open_alerts()
+    found = []
+    for alert in alerts:
+        kind, _, subject = alert.key.partition(":")
+        parsed = parse_subject(subject) if kind == "case_overdue" else None
+        if parsed is not None:
+            rule, case_ref = parsed
+            found.append((alert.opened_at, case_ref, rule.name))
+    return [
+        {"case_ref": case_ref, "rule": rule, "overdue_since": format_timestamp(since)}
+        for since, case_ref, rule in sorted(found)
     ]
 
 

@@ -20,6 +20,7 @@ from gateway.domain.errors import TransientError
 from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht
 from gateway.domain.ledger import LedgerEntry
+from gateway.domain.monitoring import MonitoringCheck
 from gateway.service.ports import (
     Alert,
     Alerts,
@@ -30,10 +31,13 @@ from gateway.service.ports import (
     InboxEntry,
     LedgerRepository,
     MessageRepository,
+    MonitoringChecks,
     Outbox,
     OutboxItem,
+    Purged,
     RejectedMessage,
     Rejections,
+    RetentionLog,
     StoredMessage,
     Timer,
     Timers,
@@ -94,6 +98,8 @@ class _State:
     ledger: dict[int, LedgerEntry] = field(default_factory=dict)  # by sequence, in order
     overdrachten: dict[str, Overdracht] = field(default_factory=dict)
     escalations: dict[int, Escalation] = field(default_factory=dict)  # by number
+    checks: dict[tuple[str, int], MonitoringCheck] = field(default_factory=dict)
+    purged: list[Purged] = field(default_factory=list)
 
     def copy(self) -> _State:
         return _State(
@@ -107,6 +113,8 @@ class _State:
             dict(self.ledger),
             dict(self.overdrachten),
             dict(self.escalations),
+            dict(self.checks),
+            list(self.purged),
         )
 
     def next_id(self) -> int:
@@ -211,6 +219,15 @@ class MemoryMessages:
     async def add_many(self, items: Sequence[tuple[StoredMessage, StatusChange]]) -> None:
         for message, change in items:
             await self.add(message, change)
+
+    async def purge(self, keys: Sequence[tuple[str, str]]) -> int:
+        state = self._tx.state
+        gone = {key for key in keys if key in state.messages}
+        for key in gone:
+            del state.messages[key]
+            state.inbox.pop(key, None)
+        state.outbox = {i: row for i, row in state.outbox.items() if row.key not in gone}
+        return len(gone)
 
     async def get_many(
         self, keys: Sequence[tuple[str, str]]
@@ -545,6 +562,61 @@ class MemoryEscalations:
         return sorted(found, key=lambda item: (item[1].opened_at, item[0]))
 
 
+def _kept_check(check: MonitoringCheck) -> MonitoringCheck:
+    """A check as the store gives it back: its moments UTC."""
+
+    def utc(moment: datetime | None) -> datetime | None:
+        return None if moment is None else as_utc(moment)
+
+    return replace(
+        check,
+        requested_at=utc(check.requested_at),
+        answer_before=utc(check.answer_before),
+        answered_at=utc(check.answered_at),
+    )
+
+
+class MemoryMonitoringChecks:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def save_many(self, checks: Sequence[MonitoringCheck]) -> None:
+        for check in checks:
+            if check.month is not None:
+                self._tx.state.checks[(check.overdracht_id, check.month)] = _kept_check(check)
+
+    async def get(self, overdracht_id: str, month: int) -> MonitoringCheck | None:
+        return self._tx.state.checks.get((overdracht_id, month))
+
+    async def by_request(self, request_id: str) -> MonitoringCheck | None:
+        found = (c for c in self._tx.state.checks.values() if c.request_id == request_id)
+        return next(found, None)
+
+    async def of_overdracht(self, overdracht_id: str) -> Sequence[MonitoringCheck]:
+        found = (c for c in self._tx.state.checks.values() if c.overdracht_id == overdracht_id)
+        return sorted(found, key=lambda c: c.month or 0)
+
+    async def requested_between(self, start: datetime, end: datetime) -> Sequence[MonitoringCheck]:
+        start, end = as_utc(start), as_utc(end)
+        found = [
+            c
+            for c in self._tx.state.checks.values()
+            if c.requested_at is not None and start <= c.requested_at < end
+        ]
+        return sorted(found, key=lambda c: (c.requested_at, c.request_id or ""))
+
+
+class MemoryRetentionLog:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add_many(self, purged: Sequence[Purged]) -> None:
+        self._tx.state.purged.extend(replace(p, purged_at=as_utc(p.purged_at)) for p in purged)
+
+    async def recent(self, limit: int) -> Sequence[Purged]:
+        return list(reversed(self._tx.state.purged))[: max(limit, 0)]
+
+
 class MemoryUnitOfWork:
     def __init__(self, tx: _Transaction) -> None:
         self.messages: MessageRepository = MemoryMessages(tx)
@@ -556,6 +628,8 @@ class MemoryUnitOfWork:
         self.ledger: LedgerRepository = MemoryLedger(tx)
         self.handovers: Handovers = MemoryHandovers(tx)
         self.escalations: Escalations = MemoryEscalations(tx)
+        self.monitoring: MonitoringChecks = MemoryMonitoringChecks(tx)
+        self.retention: RetentionLog = MemoryRetentionLog(tx)
 
 
 class MemoryStore:

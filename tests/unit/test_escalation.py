@@ -124,7 +124,7 @@ def test_an_overdue_confirmation_proposes_route_a() -> None:
 def test_an_overdue_monitoring_answer_proposes_route_a() -> None:
     """§7.1 C: the team cooperates with monitoring; a missing answer proposes route a."""
     check = on_request_sent(
-        MonitoringCheck("o1", "VT-2026-00042", TEAM, date(2026, 5, 4), 3),
+        MonitoringCheck("o1", "VT-2026-00042", "GM0281", TEAM, date(2026, 5, 4), 3),
         message_id="m1",
         at=T0,
         answer_before=later(10),

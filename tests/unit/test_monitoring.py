@@ -55,7 +55,11 @@ def refusal(**kwargs: object) -> PermanentError:
 
 def check() -> MonitoringCheck:
     return plan(Moment.C, decided=True).checks(
-        overdracht_id="o1", case_ref="VT-2026-00042", recipient=TEAM, handed_over_on=HANDED_OVER
+        overdracht_id="o1",
+        case_ref="VT-2026-00042",
+        gemeente="GM0281",
+        recipient=TEAM,
+        handed_over_on=HANDED_OVER,
     )[0]
 
 
@@ -183,7 +187,11 @@ def test_a_check_is_planned_until_its_day_comes() -> None:
 def test_an_agreed_moment_besides_3_and_12_is_asked_as_extra() -> None:
     """monitoring.request schema: its moment is 3_maanden, 12_maanden or extra."""
     checks = plan(Moment.C, decided=True, months=(3, 6, 12)).checks(
-        overdracht_id="o1", case_ref="VT-1", recipient=TEAM, handed_over_on=HANDED_OVER
+        overdracht_id="o1",
+        case_ref="VT-1",
+        gemeente="GM0281",
+        recipient=TEAM,
+        handed_over_on=HANDED_OVER,
     )
     assert [c.request_moment for c in checks] == ["3_maanden", "extra", "12_maanden"]
 
