@@ -298,6 +298,32 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def retention_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The retention purge's audit (§5.1): what was removed, when, by which rule; newest first."""
+    from adapters.store.sql import open_store  # noqa: PLC0415
+
+    settings = load_settings(args.config)
+
+    async def purged() -> list[Any]:
+        store = await open_store(settings.store_dsn)
+        try:
+            async with store.transaction() as uow:
+                return list(await uow.retention.recent(args.limit))
+        finally:
+            await store.close()
+
+    rows = asyncio.run(purged())
+    for p in rows:
+        print(
+            f"{_iso(p.purged_at)}  {p.type}  {p.sender}->{p.recipient}  {p.message_id}  "
+            f"case {p.case_ref or '-'}  kept until {p.retained_until.isoformat()}  "
+            f"digest {p.digest}",
+            file=out,
+        )
+    print(f"{len(rows)} purged message(s) shown", file=out)
+    return EXIT_OK
+
+
 # --- messages -----------------------------------------------------------------
 
 
@@ -427,6 +453,16 @@ def _add_report_command(commands: Any) -> None:
     quarterly.set_defaults(command=report_command)
 
 
+def _add_retention_command(commands: Any) -> None:
+    purges = commands.add_parser(
+        "retention", help="what the 2-year retention purge removed (§5.1)"
+    ).add_subparsers(required=True, metavar="ACTION")
+    log = purges.add_parser("log", help="the purge's audit entries, newest first")
+    log.add_argument("--limit", type=int, default=100)
+    log.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
+    log.set_defaults(command=retention_command)
+
+
 def _add_ledger_commands(commands: Any) -> None:
     ledger = commands.add_parser("ledger", help="the responsibility ledger").add_subparsers(
         required=True, metavar="ACTION"
@@ -504,6 +540,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_ledger_commands(commands)
 
     _add_report_command(commands)
+    _add_retention_command(commands)
 
     contracts = commands.add_parser("contracts", help="partner contracts").add_subparsers(
         required=True, metavar="ACTION"

@@ -574,3 +574,51 @@ def test_report_writes_the_quarter_as_csv_and_json(
     assert (document["quarter"], len(document["rows"])) == ("2026Q4", 15)
     code, _, _ = run(capsys, "report", "--quarter", "2026-4", "--config", settings)
     assert code == 2
+
+
+def test_retention_log_shows_what_the_purge_removed_without_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retention log`: the audit of the 2-year purge (§5.1), ids and digests only."""
+    import asyncio
+    from datetime import date
+
+    from adapters.store import migrate
+    from adapters.store.sql import open_store
+    from gateway.service.ports import Purged
+
+    dsn = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+
+    async def one_purge() -> None:
+        await migrate(dsn)
+        store = await open_store(dsn)
+        try:
+            async with store.transaction() as uow:
+                await uow.retention.add_many(
+                    [
+                        Purged(
+                            sender="vt-gz",
+                            message_id="0b9f4a52-7c55-4d71-9d36-2f3d0e6f3a11",
+                            type="zorgmelding.forward",
+                            recipient="lt-tiel",
+                            case_ref="VT-2026-000123",
+                            gemeente="GM0281",
+                            digest="sha256:" + "ab" * 32,
+                            status="delivered",
+                            retained_until=date(2028, 11, 19),
+                            purged_at=datetime(2028, 11, 19, 23, 1, tzinfo=UTC),
+                            rule="retention: §5.1",
+                        )
+                    ]
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(one_purge())
+    monkeypatch.setenv("VTGW_STORE_DSN", dsn)
+    settings = Path(__file__).resolve().parents[2] / "config" / "gateway.toml"
+    code, out, _ = run(capsys, "retention", "log", "--config", settings)
+    assert code == 0, out
+    assert "zorgmelding.forward  vt-gz->lt-tiel  0b9f4a52-7c55-4d71-9d36-2f3d0e6f3a11" in out
+    assert "kept until 2028-11-19" in out
+    assert out.rstrip().endswith("1 purged message(s) shown")
