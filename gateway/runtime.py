@@ -26,6 +26,7 @@ from adapters.amqp.hub import HubConsumer
 from adapters.amqp.publisher import AmqpPublisher
 from adapters.amqp.topology import IN_QUEUE, declare_topology
 from adapters.crypto.keyfiles import key_path, read_private_key
+from adapters.email.bridge import EmailBridge, open_bridge
 from adapters.http.api import create_api_app
 from adapters.http.auth import load_api_tokens
 from adapters.store.sql import migrate, open_store
@@ -35,7 +36,7 @@ from gateway.domain.contracts import Transport
 from gateway.domain.errors import ConfigurationError, TransientError
 from gateway.domain.signatures import SigningKey
 from gateway.service.outgoing import Hub
-from gateway.service.ports import Store
+from gateway.service.ports import Publisher, Store
 from gateway.service.relay import Claim, fire_due_timers, relay_once
 from gateway.settings import Settings
 
@@ -78,19 +79,29 @@ class Gateway:
     hub: Hub
     store: Store
     clock: Clock = utc_now
+    bridge: EmailBridge | None = None
 
     async def relay_loop(self, publisher: AmqpPublisher, stopping: asyncio.Event) -> None:
-        """Publish the outbox and fire due timers until asked to stop."""
+        """Publish the outbox and fire due timers until asked to stop.
+
+        With the e-mail bridge, messages to parties on the e-mail transport are
+        mailed, and after each round the bridge records the receipts its mails
+        earned and sends the reminders that are due.
+        """
         claim = Claim(claimer=_instance_name(), lease=self.settings.lease)
         contracts = self.core.contracts
         interval = self.settings.relay_interval.total_seconds()
-        publishers = {Transport.AMQP: publisher}
+        publishers: dict[Transport, Publisher] = {Transport.AMQP: publisher}
+        if self.bridge is not None:
+            publishers[Transport.EMAIL] = self.bridge.publisher()
         loop = asyncio.get_running_loop()
         timers_due = loop.time()
         while not stopping.is_set():
             busy = 0
             try:
                 busy += await relay_once(self.store, publishers, contracts, claim, self.clock())
+                if self.bridge is not None:
+                    busy += await self.bridge.after_round(self.clock())
                 if loop.time() >= timers_due:  # timers are minutes apart: look each interval
                     busy += await fire_due_timers(self.store, self.hub, claim, self.clock())
                     timers_due = loop.time() + interval
@@ -104,14 +115,12 @@ class Gateway:
 async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
     paths = Paths.defaults(contracts=settings.contracts_dir)
     core = load_core(paths)
-    hub = Hub(
-        core.verifier(settings.party),
-        hub_signing_key(core, settings, clock()),
-        WorkingDayCalendar.for_region(core.region),
-    )
+    calendar = WorkingDayCalendar.for_region(core.region)
+    hub = Hub(core.verifier(settings.party), hub_signing_key(core, settings, clock()), calendar)
     await migrate(settings.store_dsn)
     store = await open_store(settings.store_dsn)
-    return Gateway(settings, core, hub, store, clock)
+    bridge = open_bridge(settings, hub, calendar, clock) if settings.email is not None else None
+    return Gateway(settings, core, hub, store, clock, bridge)
 
 
 async def run(settings: Settings) -> None:
@@ -152,11 +161,15 @@ async def run(settings: Settings) -> None:
         clock=gateway.clock,
     )
     app.add_subapp("/api/v1", api)
+    if gateway.bridge is not None:
+        app.add_subapp("/bridge", gateway.bridge.pages_app())
     app.router.add_get("/healthz", _healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
+    if gateway.bridge is not None:
+        await gateway.bridge.start_listener()
 
     await consumer.start()
     relay = asyncio.create_task(gateway.relay_loop(publisher, stopping))
@@ -165,6 +178,8 @@ async def run(settings: Settings) -> None:
     log.info("gateway_stopping")
     await consumer.stop()
     await relay
+    if gateway.bridge is not None:
+        await gateway.bridge.close()
     await runner.cleanup()
     with contextlib.suppress(TimeoutError):  # the broker may be away: do not hang on it
         await asyncio.wait_for(connection.close(), BROKER_CLOSE_TIMEOUT)

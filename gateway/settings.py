@@ -10,7 +10,37 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.domain.contracts import parse_duration
 from gateway.domain.errors import ConfigurationError
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+"""How the bridge talks to its SMTP server: STARTTLS, implicit TLS, or plain (tests only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """The e-mail bridge (`[email]`): SMTP out, the inbound listener, the links it mails.
+
+    `smtp_password` is read from the environment variable `[email] smtp_password_env`
+    names, never from the file. `inbound_port` 0 runs no listener (replies and bounces
+    then go unread). `link_lifetime` is how long a mailed link stays valid.
+    """
+
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str
+    smtp_password: str
+    smtp_timeout: timedelta
+    from_address: str
+    from_name: str
+    inbound_host: str
+    inbound_port: int
+    public_base_url: str
+    link_lifetime: timedelta
+    token_secret_file: Path
+    signing_kid: str = ""
+    reminder_interval: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +60,14 @@ class Settings:
     api_tokens_file: Path
     relay_interval: timedelta
     lease: timedelta
+    email: EmailSettings | None = None
 
 
 def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read the settings file; VTGW_STORE_DSN, VTGW_AMQP_URL, VTGW_HTTP_PORT override it."""
+    """Read the settings file; VTGW_STORE_DSN, VTGW_AMQP_URL, VTGW_HTTP_PORT override it.
+
+    The e-mail bridge runs only when the file has an `[email]` table.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -63,4 +97,35 @@ def _settings(data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
         api_tokens_file=Path(data["api"]["tokens_file"]),
         relay_interval=timedelta(milliseconds=int(data["relay"]["interval_ms"])),
         lease=timedelta(seconds=int(data["relay"]["lease_seconds"])),
+        email=_email(data["email"], environ) if "email" in data else None,
+    )
+
+
+def _email(table: dict[str, Any], environ: Mapping[str, str]) -> EmailSettings:
+    """The `[email]` table; VTGW_SMTP_PORT and VTGW_BRIDGE_PORT override its ports."""
+    security = str(table.get("smtp_security", "starttls"))
+    if security not in SMTP_SECURITY:
+        raise ValueError(
+            f"[email] smtp_security {security!r} is none of {', '.join(SMTP_SECURITY)}"
+        )
+    password_env = str(table.get("smtp_password_env", ""))
+    base_url = str(table["public_base_url"])
+    if not base_url.startswith(("https://", "http://")):
+        raise ValueError("[email] public_base_url must be an http(s) URL")
+    return EmailSettings(
+        smtp_host=str(table["smtp_host"]),
+        smtp_port=int(environ.get("VTGW_SMTP_PORT", table["smtp_port"])),
+        smtp_security=security,
+        smtp_username=str(table.get("smtp_username", "")),
+        smtp_password=environ.get(password_env, "") if password_env else "",
+        smtp_timeout=timedelta(seconds=int(table.get("smtp_timeout_seconds", 30))),
+        from_address=str(table["from_address"]),
+        from_name=str(table.get("from_name", "Veilig Thuis Gelderland-Zuid")),
+        inbound_host=str(table.get("inbound_host", "127.0.0.1")),
+        inbound_port=int(environ.get("VTGW_BRIDGE_PORT", table.get("inbound_port", 0))),
+        public_base_url=base_url.rstrip("/"),
+        link_lifetime=parse_duration(str(table.get("link_lifetime", "P7D"))),
+        token_secret_file=Path(table["token_secret_file"]),
+        signing_kid=str(table.get("signing_kid", "")),
+        reminder_interval=timedelta(seconds=int(table.get("reminder_interval_seconds", 300))),
     )

@@ -88,6 +88,13 @@ class GatewayRig:
     lease_seconds: int = 3
     process: subprocess.Popen[bytes] | None = None
     credentials: dict[str, str] = field(default_factory=dict)
+    smtp_port: int | None = None  # set: the e-mail bridge runs, mailing to this SMTP server
+    bridge_port: int = field(default_factory=free_port)  # the bridge's inbound SMTP listener
+    link_lifetime: str = "P7D"
+
+    @property
+    def bridge_secret_file(self) -> Path:
+        return self.root / "bridge-token-secret"
 
     @property
     def contracts_dir(self) -> Path:
@@ -161,9 +168,27 @@ tokens_file = "{tokens}"
 [relay]
 interval_ms = 20
 lease_seconds = {self.lease_seconds}
-""",
+{self._email_settings()}""",
             encoding="utf-8",
         )
+
+    def _email_settings(self) -> str:
+        """The `[email]` table when the rig runs the e-mail bridge (plain SMTP on localhost)."""
+        if self.smtp_port is None:
+            return ""
+        return f"""
+[email]
+smtp_host = "127.0.0.1"
+smtp_port = {self.smtp_port}
+smtp_security = "none"
+from_address = "overdracht-brug@vt-gz.example"
+inbound_host = "127.0.0.1"
+inbound_port = {self.bridge_port}
+public_base_url = "http://127.0.0.1:{self.port}"
+link_lifetime = "{self.link_lifetime}"
+token_secret_file = "{self.bridge_secret_file}"
+reminder_interval_seconds = 1
+"""
 
     def contracts(self) -> Contracts:
         return load_core(Paths.defaults(contracts=self.contracts_dir)).contracts
@@ -236,15 +261,19 @@ lease_seconds = {self.lease_seconds}
 
 @contextmanager
 def gateway_rig(
-    tmp_path: Path, name: str, contract_edits: dict[str, dict[str, str]] | None = None
+    tmp_path: Path,
+    name: str,
+    contract_edits: dict[str, dict[str, str]] | None = None,
+    smtp_port: int | None = None,
 ) -> Iterator[GatewayRig]:
     """A prepared, not yet started gateway with its own vhost and PostgreSQL database.
 
     `contract_edits` replaces, per party, one line of its contract by another
     (a shorter receipt timeout for a test, say) before the gateway starts.
+    `smtp_port`: run the e-mail bridge, its mail going to the SMTP server there.
     """
     with dedicated_vhost() as vhost, postgres_database(f"vtgw_e2e_{name}_{os.getpid()}") as dsn:
-        rig = GatewayRig(tmp_path, vhost, dsn)
+        rig = GatewayRig(tmp_path, vhost, dsn, smtp_port=smtp_port)
         rig.prepare()
         for party, edits in (contract_edits or {}).items():
             path = rig.contracts_dir / f"{party}.toml"
