@@ -224,6 +224,20 @@ def on_undeliverable(overdracht: Overdracht, *, message_id: str, at: datetime) -
     return _move(overdracht, OverdrachtState.UNDELIVERABLE, at, message_id=message_id)
 
 
+def on_bounce(overdracht: Overdracht, *, message_id: str, at: datetime) -> Overdracht:
+    """The mail carrying the notice bounced (the e-mail bridge's delivery status notification).
+
+    The bridge's receipt says only that the mail server took the mail; a bounce
+    after it proves the team never got the notice, so a delivered handover is
+    given up too. Not after a confirmation or deferral: the team answered.
+    """
+    if overdracht.state not in {OverdrachtState.NOTICE_SENT, OverdrachtState.DELIVERED}:
+        raise PermanentError(
+            ErrorCode.INVALID_STATE, f"the handover is {overdracht.state}, the team answered it"
+        )
+    return _move(overdracht, OverdrachtState.UNDELIVERABLE, at, message_id=message_id)
+
+
 def on_deadline_passed(overdracht: Overdracht, *, rule: str, at: datetime) -> Overdracht:
     """Negative evidence: the deadline passed without a confirmation (§8.5 C).
 

@@ -104,7 +104,7 @@ async def _mark_sent(
         await uow.outbox.published([item.outbox_id for item in items], now)
         await uow.messages.record_many(
             [
-                (item.sender, item.message_id, sent(item.type, now, _broker_evidence(item)))
+                (item.sender, item.message_id, sent(item.type, now, _evidence(item, contracts)))
                 for item in items
             ]
         )
@@ -127,7 +127,11 @@ async def _mark_sent(
         await uow.timers.schedule_many(timers)
 
 
-def _broker_evidence(item: OutboxItem) -> dict[str, str]:
+def _evidence(item: OutboxItem, contracts: Contracts) -> dict[str, str]:
+    """What the publisher's success proves: the broker's confirm, or the mail server's accept."""
+    recipient = contracts.get(item.recipient)
+    if recipient is not None and recipient.transport is Transport.EMAIL:
+        return {"transport": "email", "smtp": "accepted", "mailed_to": item.recipient}
     return {"broker": "confirmed", "exchange": "vtgw.out", "routing_key": item.recipient}
 
 

@@ -25,6 +25,7 @@ from gateway.domain.handover import (
     Moment,
     Overdracht,
     OverdrachtState,
+    on_bounce,
     on_confirmation,
     on_deadline_passed,
     on_deferral,
@@ -209,6 +210,20 @@ async def undeliverable(uow: UnitOfWork, message: StoredMessage, at: datetime) -
     overdracht = await uow.handovers.get(message.id)
     if overdracht is not None and not overdracht.state.final:
         given_up = on_undeliverable(overdracht, message_id=message.id, at=at)
+        await uow.handovers.save(given_up)
+        await _clear_deadline(uow, given_up, message.sender, at)
+
+
+async def bounced(uow: UnitOfWork, message: StoredMessage, at: datetime) -> None:
+    """The mail with a notice bounced: the handover is undeliverable unless the team answered."""
+    if message.type != "overdracht.notice":
+        return
+    overdracht = await uow.handovers.get(message.id)
+    if overdracht is not None and overdracht.state in {
+        OverdrachtState.NOTICE_SENT,
+        OverdrachtState.DELIVERED,
+    }:
+        given_up = on_bounce(overdracht, message_id=message.id, at=at)
         await uow.handovers.save(given_up)
         await _clear_deadline(uow, given_up, message.sender, at)
 

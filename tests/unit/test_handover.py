@@ -13,6 +13,7 @@ from gateway.domain.handover import (
     Overdracht,
     OverdrachtState,
     confirmation_overdue,
+    on_bounce,
     on_confirmation,
     on_deferral,
     on_notice,
@@ -258,6 +259,19 @@ def test_a_notice_without_receipt_becomes_undeliverable_and_final() -> None:
     assert overdracht.state is OverdrachtState.UNDELIVERABLE
     assert overdracht.state.final
     assert not overdracht.responsibility_moved
+
+
+def test_a_bounced_mail_gives_up_a_delivered_handover_but_not_a_confirmed_one() -> None:
+    """The bridge's receipt only says the mail server took the mail: a bounce after it proves
+    the team never got the notice (undeliverable, VT keeps the case); after the team's
+    confirmation a bounce changes nothing (INVALID_STATE)."""
+    given_up = on_bounce(delivered(), message_id="n1", at=later(2))
+    assert given_up.state is OverdrachtState.UNDELIVERABLE
+    assert not given_up.responsibility_moved
+    confirmed = on_confirmation(delivered(), sender=TEAM, message_id="c1", at=later(3))
+    with pytest.raises(PermanentError) as excinfo:
+        on_bounce(confirmed, message_id="n1", at=later(4))
+    assert refused(ErrorCode.INVALID_STATE, excinfo)
 
 
 def test_a_delivered_handover_cannot_become_undeliverable() -> None:
