@@ -38,7 +38,7 @@ log = structlog.get_logger("vtgw.email")
 
 
 def mail_facts(
-    context: BridgeContext,
+    secret: bytes,
     message: StoredMessage,
     *,
     team_name: str,
@@ -52,12 +52,10 @@ def mail_facts(
     return MailFacts(
         team_name=team_name,
         message_type=message.type,
-        case_handle=case_handle(context.secret, message.case_ref) if message.case_ref else None,
+        case_handle=case_handle(secret, message.case_ref) if message.case_ref else None,
         deadline=deadline_of(message.type, body),
         confirmation_code=(
-            confirmation_code(context.secret, message.id)
-            if message.type == "overdracht.notice"
-            else None
+            confirmation_code(secret, message.id) if message.type == "overdracht.notice" else None
         ),
         link=link,
         link_expires=link_expires,
@@ -93,7 +91,7 @@ class EmailPublisher:
                 await context.issue_link(work, message, now) if message.case_ref else (None, None)
             )
         facts = mail_facts(
-            context,
+            context.secret,
             message,
             team_name=team.name,
             link=link,

@@ -66,7 +66,11 @@ async def send_reminders(context: BridgeContext, now: datetime) -> int:
     for message, team, about, link, token in due:
         facts = replace(
             mail_facts(
-                context, message, team_name=team.name, link=link, link_expires=token.expires_at
+                context.secret,
+                message,
+                team_name=team.name,
+                link=link,
+                link_expires=token.expires_at,
             ),
             reminder=True,
         )
