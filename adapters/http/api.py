@@ -44,7 +44,7 @@ from gateway.domain.escalation import Outcome
 from gateway.domain.formats import is_utc_millis
 from gateway.domain.region import Region
 from gateway.domain.report import Quarter
-from gateway.service import escalations, reporting
+from gateway.service import closing, escalations, reporting
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import MAX_MESSAGE_BYTES, decode
 from gateway.service.ports import Store
@@ -132,6 +132,7 @@ class ApiContext:
     clock: Clock
     shape: RequestShape
     outcome_shape: RequestShape
+    close_shape: RequestShape
     document: Mapping[str, Any]
 
 
@@ -162,6 +163,7 @@ def create_api_app(
         clock=clock,
         shape=RequestShape(document, "SubmitRequest"),
         outcome_shape=RequestShape(document, "OutcomeRequest"),
+        close_shape=RequestShape(document, "CloseRequest"),
         document=document,
     )
     app.router.add_post("/messages", submit_message, name="messages")
@@ -174,6 +176,7 @@ def create_api_app(
     app.router.add_post(
         "/escalations/{number}/outcome", post_escalation_outcome, name="escalation_outcome"
     )
+    app.router.add_post("/cases/{ref}/close", post_close_case, name="case_close")
     app.router.add_get("/openapi.json", get_openapi, name=OPENAPI_ROUTE)
     return app
 
@@ -333,6 +336,27 @@ async def post_escalation_outcome(request: web.Request) -> web.Response:
             raise ApiError(404, "NOT_FOUND", "no escalation with this number") from error
         raise ApiError.rejected(409, error.rejection) from error
     return web.json_response(updated)
+
+
+async def post_close_case(request: web.Request) -> web.Response:
+    """VT closes a case it holds without a handover; its own terms for the case stop."""
+    api = request.app[CONTEXT]
+    obj = _decoded(await _read_body(request))
+    api.close_shape.check(obj)
+    try:
+        closed = await closing.close_case(
+            api.store,
+            request.match_info["ref"],
+            vt=api.hub.party,
+            by=obj["by"],
+            reason=obj["reason"],
+            at=api.clock(),
+        )
+    except PermanentError as error:
+        if error.code is ErrorCode.UNKNOWN_THREAD:
+            raise ApiError(404, "NOT_FOUND", "the ledger has no such case") from error
+        raise ApiError.rejected(409, error.rejection) from error
+    return web.json_response(closed)
 
 
 async def _report(request: web.Request) -> dict[str, Any]:

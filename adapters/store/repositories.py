@@ -554,8 +554,9 @@ class SqlTimers:
         )
 
     @translating
-    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
-        # The port gives no time; the moment of cancelling is the wall clock's.
+    async def cancel(
+        self, kind: TimerKind, subject_sender: str, subject_id: str, at: datetime
+    ) -> int:
         cancelled = await self._db.execute(
             update(timers)
             .where(
@@ -564,13 +565,15 @@ class SqlTimers:
                 timers.c.kind == kind.value,
                 _pending,
             )
-            .values(cancelled_at=datetime.now(UTC))
+            .values(cancelled_at=as_utc(at))
             .returning(timers.c.id)
         )
         return len(cancelled.all())
 
     @translating
-    async def cancel_many(self, kind: TimerKind, subjects: Sequence[tuple[str, str]]) -> None:
+    async def cancel_many(
+        self, kind: TimerKind, subjects: Sequence[tuple[str, str]], at: datetime
+    ) -> None:
         if not subjects:
             return
         await self._db.execute(
@@ -580,7 +583,7 @@ class SqlTimers:
                 timers.c.kind == kind.value,
                 _pending,
             )
-            .values(cancelled_at=datetime.now(UTC))
+            .values(cancelled_at=as_utc(at))
         )
 
     @translating

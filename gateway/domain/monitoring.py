@@ -156,6 +156,13 @@ def plan_of_notice(body: Mapping[str, object], *, recipient_is_gi: bool) -> Moni
     refuted = body.get("vermoeden_weerlegd")
     reason = monitoring.get("reden_geen_monitoring")
     months = monitoring.get("momenten_maanden", DEFAULT_MONTHS)
+    if monitoring.get("afgesproken") is True and not body.get("veiligheidsvoorwaarden"):
+        raise PermanentError(
+            ErrorCode.SCHEMA_INVALID,
+            "§7.1 B: monitoring asks how the veiligheidsvoorwaarden stand; a notice that agrees "
+            "monitoring names them",
+            "/body/veiligheidsvoorwaarden",
+        )
     return monitoring_plan(
         Moment(str(body.get("moment"))),
         recipient_is_gi=recipient_is_gi,

@@ -105,7 +105,8 @@ def quarterly_report(
             _add(row, "uitgesteld")
         confirmed_at = overdracht.confirmed_at
         if confirmed_at is not None:
-            due = CONFIRMATION.deadline(overdracht.id, overdracht.advised_term, calendar).due
+            # §8.5 C: within the advised term, or the new date of a reasoned deferral
+            due = CONFIRMATION.deadline(overdracht.id, overdracht.deadline, calendar).due
             _add(row, "bevestigd_binnen_termijn" if confirmed_at <= due else "bevestigd_te_laat")
         elif overdracht.state is OverdrachtState.WITHDRAWN:
             _add(row, "ingetrokken")

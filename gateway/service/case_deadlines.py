@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.domain.calendar import WorkingDayCalendar
-from gateway.domain.case_terms import parse_subject, subject, terms_ended, terms_started
+from gateway.domain.case_terms import CASE_RULES, parse_subject, subject, terms_ended, terms_started
 from gateway.domain.deadlines import ENRICHMENT_ANSWER, DeadlineRule, earlier
 from gateway.domain.delivery import TimerKind
 from gateway.domain.envelope import format_timestamp, parse_timestamp
@@ -54,7 +54,7 @@ async def vt_sends(
     if case_ref is None:
         return
     for rule in terms_ended(message.type, body):
-        await _end(uow, vt, subject(rule, case_ref), _CASE_TIMERS)
+        await _end(uow, vt, subject(rule, case_ref), _CASE_TIMERS, at)
         await uow.alerts.close(case_due_soon_alert(rule, case_ref), at)
         await uow.alerts.close(case_overdue_alert(rule, case_ref), at)
     for started in terms_started(message.type, body, sent_at=at, opens_case=opens_case):
@@ -86,7 +86,7 @@ async def vt_sends(
 
 async def enrichment_answered(uow: UnitOfWork, request: StoredMessage, at: datetime) -> None:
     """A partner's enrichment.response: its request's timers stop, its alerts close."""
-    await _end(uow, request.sender, request.id, _ENRICHMENT_TIMERS)
+    await _end(uow, request.sender, request.id, _ENRICHMENT_TIMERS, at)
     await uow.alerts.close(enrichment_due_soon_alert(request.id), at)
     await uow.alerts.close(enrichment_overdue_alert(request.id), at)
 
@@ -125,6 +125,16 @@ async def _enrichment_deadline(uow: UnitOfWork, timer: Timer, now: datetime) -> 
     await uow.alerts.open(enrichment_overdue_alert(request.id), f"{about}: not answered", now)
 
 
-async def _end(uow: UnitOfWork, sender: str, subject_id: str, kinds: tuple[TimerKind, ...]) -> None:
+async def _end(
+    uow: UnitOfWork, sender: str, subject_id: str, kinds: tuple[TimerKind, ...], at: datetime
+) -> None:
     for kind in kinds:
-        await uow.timers.cancel(kind, sender, subject_id)
+        await uow.timers.cancel(kind, sender, subject_id, at)
+
+
+async def end_terms(uow: UnitOfWork, vt: str, case_ref: str, at: datetime) -> None:
+    """Every one of VT's own terms for the case stops: timers cancelled, alerts closed."""
+    for rule in CASE_RULES.values():
+        await _end(uow, vt, subject(rule, case_ref), _CASE_TIMERS, at)
+        await uow.alerts.close(case_due_soon_alert(rule, case_ref), at)
+        await uow.alerts.close(case_overdue_alert(rule, case_ref), at)

@@ -207,10 +207,14 @@ class Timers(Protocol):
     async def done(self, timer_id: int, at: datetime) -> None:
         """The timer fired and its effect is written (same transaction)."""
 
-    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
-        """Cancel the pending timers of this kind for this message; how many."""
+    async def cancel(
+        self, kind: TimerKind, subject_sender: str, subject_id: str, at: datetime
+    ) -> int:
+        """Cancel, at `at`, the pending timers of this kind for this message; how many."""
 
-    async def cancel_many(self, kind: TimerKind, subjects: Sequence[MessageKey]) -> None:
+    async def cancel_many(
+        self, kind: TimerKind, subjects: Sequence[MessageKey], at: datetime
+    ) -> None:
         """`cancel` for several messages at once."""
 
     async def schedule_many(self, timers: Sequence[Timer]) -> None:

@@ -90,7 +90,7 @@ class _Batch:
         await uow.inbox.add_many(self.inbox_entries)
         await uow.outbox.enqueue_many(self.to_publish, now)
         await uow.messages.record_many(self.status_changes)
-        await uow.timers.cancel_many(TimerKind.RECEIPT, self.timers_done)
+        await uow.timers.cancel_many(TimerKind.RECEIPT, self.timers_done, now)
         for party in sorted(self.heard_from):  # the partner is heard from again
             await uow.alerts.close(undeliverable_alert(party), now)
 

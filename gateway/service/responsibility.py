@@ -61,6 +61,13 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
     vt, calendar = hub.party, hub.calendar
     if message.case_ref is None or message.gemeente is None:
         return
+    if message.type == "zorgmelding.forward":
+        # §5.1: an overige zorgmelding is an advice, no dossier: nobody takes a case over.
+        await case_deadlines.vt_sends(
+            uow, message, body, vt=vt, calendar=calendar, opens_case=False
+        )
+        await retention.vt_sends(uow, message, body, calendar)
+        return
     opens_case = await uow.ledger.last_of(message.case_ref) is None
     await case_deadlines.vt_sends(
         uow, message, body, vt=vt, calendar=calendar, opens_case=opens_case
@@ -262,7 +269,7 @@ async def _clear_deadline(uow: UnitOfWork, overdracht: Overdracht, vt: str, at: 
     Its timers are cancelled and its alerts closed.
     """
     for kind in _DEADLINE_TIMERS:
-        await uow.timers.cancel(kind, vt, overdracht.id)
+        await uow.timers.cancel(kind, vt, overdracht.id, at)
     await uow.alerts.close(due_soon_alert(overdracht.id), at)
     await uow.alerts.close(overdue_alert(overdracht.id), at)
 
@@ -327,7 +334,7 @@ async def _plan_monitoring(uow: UnitOfWork, hub: Hub, overdracht: Overdracht, at
     """After the confirmation: a timer for each monitoring moment the rules of §7.1 give."""
     body = await _notice_body(uow, hub, overdracht.id)
     plan = plan_of_notice(body, recipient_is_gi=_is_gi(hub, overdracht.recipient))
-    if not plan.afgesproken or not body.get("veiligheidsvoorwaarden"):
+    if not plan.afgesproken:
         return
     handed_over_on = hub.calendar.local_day(at)
     await uow.monitoring.save_many(
@@ -429,7 +436,7 @@ async def _monitoring_answered(
         return  # an extra check VT asked for by hand: kept as a message only
     answered = on_response(check, sender=response.sender, message_id=response.id, at=at)
     await uow.monitoring.save_many([answered])
-    await uow.timers.cancel(TimerKind.MONITORING_ANSWER_DUE, request.sender, request.id)
+    await uow.timers.cancel(TimerKind.MONITORING_ANSWER_DUE, request.sender, request.id, at)
     await uow.alerts.close(monitoring_overdue_alert(request.id), at)
 
 
@@ -467,7 +474,7 @@ async def _question_asked(
 
 
 async def _question_answered(uow: UnitOfWork, *, team: str, question_id: str, at: datetime) -> None:
-    await uow.timers.cancel(TimerKind.VT_ANSWER_DUE, team, question_id)
+    await uow.timers.cancel(TimerKind.VT_ANSWER_DUE, team, question_id, at)
     await uow.alerts.close(answer_overdue_alert(question_id), at)
 
 

@@ -358,9 +358,11 @@ class MemoryTimers:
         if row.fired_at is None:
             self._tx.state.timers[timer_id] = replace(row, fired_at=at)
 
-    async def cancel(self, kind: TimerKind, subject_sender: str, subject_id: str) -> int:
+    async def cancel(
+        self, kind: TimerKind, subject_sender: str, subject_id: str, at: datetime
+    ) -> int:
         state = self._tx.state
-        now = datetime.now(UTC)  # the port gives no time, as in the SQL store
+        now = as_utc(at)
         cancelled = [
             row
             for row in state.timers.values()
@@ -372,9 +374,11 @@ class MemoryTimers:
             state.timers[row.timer.timer_id or 0] = replace(row, cancelled_at=now)
         return len(cancelled)
 
-    async def cancel_many(self, kind: TimerKind, subjects: Sequence[tuple[str, str]]) -> None:
+    async def cancel_many(
+        self, kind: TimerKind, subjects: Sequence[tuple[str, str]], at: datetime
+    ) -> None:
         for sender, message_id in subjects:
-            await self.cancel(kind, sender, message_id)
+            await self.cancel(kind, sender, message_id, at)
 
     async def schedule_many(self, timers: Sequence[Timer]) -> None:
         for timer in timers:

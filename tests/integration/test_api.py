@@ -773,3 +773,59 @@ async def test_the_quarterly_report_counts_a_handover_and_comes_as_csv_too(
     assert len(lines) == 16
     response = await client.get(f"{API_PREFIX}/reports/2026Q5", headers=AUTH)
     assert response.status == 400
+
+
+# --- VT closes a case it holds ----------------------------------------------------------
+
+
+async def test_vt_closes_a_case_after_the_assessment_and_its_own_term_stops(
+    client: Client, store: Store, examples: dict[str, dict[str, Any]]
+) -> None:
+    """No follow-up after the veiligheidsbeoordeling: POST /cases/{ref}/close writes
+    `afgesloten` in the ledger (nobody holds the case), cancels the assessment's timers;
+    closing again is INVALID_STATE, an unknown case NOT_FOUND, a wrong reason MALFORMED."""
+    request = examples["enrichment.request"]
+    ref = request["case"]["ref"]
+    await submitted(client, request_of(request))
+    async with store.transaction() as uow:
+        assert await uow.timers.pending("vt-gz", f"veiligheidsbeoordeling:{ref}")
+    close = {"by": "medewerker triage", "reason": "geen_vervolg_na_veiligheidsbeoordeling"}
+    response = await client.post(f"{API_PREFIX}/cases/{ref}/close", json=close, headers=AUTH)
+    body = await documented(response, "/cases/{ref}/close", "post")
+    assert (response.status, body["case_ref"], body["reason"]) == (200, ref, close["reason"])
+    async with store.transaction() as uow:
+        assert await uow.timers.pending("vt-gz", f"veiligheidsbeoordeling:{ref}") == []
+        last = await uow.ledger.last_of(ref)
+    assert last is not None
+    assert (last.kind.value, last.holder, last.evidence["reason"]) == (
+        "afgesloten",
+        None,
+        close["reason"],
+    )
+    response = await client.post(f"{API_PREFIX}/cases/{ref}/close", json=close, headers=AUTH)
+    body = await documented(response, "/cases/{ref}/close", "post")
+    assert (response.status, body["code"]) == (409, "INVALID_STATE")
+    response = await client.post(
+        f"{API_PREFIX}/cases/VT-2026-999999/close", json=close, headers=AUTH
+    )
+    assert response.status == 404
+    response = await client.post(
+        f"{API_PREFIX}/cases/{ref}/close", json={**close, "reason": "zomaar"}, headers=AUTH
+    )
+    body = await documented(response, "/cases/{ref}/close", "post")
+    assert (response.status, body["code"]) == (400, "MALFORMED")
+
+
+async def test_a_case_with_an_open_handover_is_not_closed(
+    client: Client, examples: dict[str, dict[str, Any]]
+) -> None:
+    """The handover runs: VT withdraws it before closing (INVALID_STATE)."""
+    notice = examples["overdracht.notice"]
+    await submitted(client, request_of(notice))
+    response = await client.post(
+        f"{API_PREFIX}/cases/{notice['case']['ref']}/close",
+        json={"by": "teamleider VT", "reason": "andere_reden"},
+        headers=AUTH,
+    )
+    body = await documented(response, "/cases/{ref}/close", "post")
+    assert (response.status, body["code"]) == (409, "INVALID_STATE")

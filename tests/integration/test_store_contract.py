@@ -267,7 +267,7 @@ class StoreContract:
         await stored(store, message("b0"), message("b1"))
         async with store.transaction() as uow:
             await uow.timers.schedule_many([receipt_timer("b0", NOW), receipt_timer("b1", NOW)])
-            await uow.timers.cancel_many(TimerKind.RECEIPT, [(HUB, "b0")])
+            await uow.timers.cancel_many(TimerKind.RECEIPT, [(HUB, "b0")], NOW)
         assert await claim_timers(store, NOW + SECOND) == ["b1"]
 
     # --- messages and their status history ------------------------------------
@@ -567,8 +567,8 @@ class StoreContract:
             (fired,) = await uow.timers.pending(HUB, "m2")
             assert fired.timer_id is not None
             await uow.timers.done(fired.timer_id, NOW)
-            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1") == 2
-            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1") == 0
+            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1", NOW) == 2
+            assert await uow.timers.cancel(TimerKind.RECEIPT, HUB, "m1", NOW) == 0
             assert await uow.timers.pending(HUB, "m1") == []
             assert await uow.timers.pending(HUB, "m2") == []
             assert [t.subject_id for t in await uow.timers.pending(HUB, "m3")] == ["m3"]

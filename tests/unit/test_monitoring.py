@@ -169,6 +169,7 @@ def test_the_plan_of_a_notice_reads_its_monitoring() -> None:
     body = {
         "moment": "B",
         "vermoeden_weerlegd": False,
+        "veiligheidsvoorwaarden": [{"id": "v1", "omschrijving": "synthetisch"}],
         "monitoring": {"afgesproken": True, "momenten_maanden": [3, 12, 24]},
     }
     assert plan_of_notice(body, recipient_is_gi=False).months == (3, 12, 24)
@@ -253,3 +254,16 @@ def test_a_check_is_requested_once() -> None:
     with pytest.raises(PermanentError) as excinfo:
         on_request_sent(requested(), message_id="m2", at=T0, answer_before=T0 + timedelta(days=1))
     assert excinfo.value.code is ErrorCode.INVALID_STATE
+
+
+def test_monitoring_agreed_without_veiligheidsvoorwaarden_is_refused() -> None:
+    """§7.1 B: monitoring checks how the safety conditions stand, so a notice that agrees
+    monitoring must name them (else the gateway would have nothing to ask about)."""
+    body = {
+        "moment": "A",
+        "monitoring": {"afgesproken": True},
+    }
+    with pytest.raises(PermanentError) as refused:
+        plan_of_notice(body, recipient_is_gi=False)
+    assert refused.value.code is ErrorCode.SCHEMA_INVALID
+    assert refused.value.rejection.pointer == "/body/veiligheidsvoorwaarden"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -109,3 +110,34 @@ def test_the_report_counts_handovers_per_moment_and_how_they_ended(
     }
     nijmegen = next(row for row in rows if row["gemeente"] == "GM0268")
     assert all(nijmegen[c] == 0 for c in COLUMNS[2:])
+
+
+def test_a_confirmation_by_the_new_date_of_a_reasoned_deferral_is_within_the_term(
+    core: Core, calendar: WorkingDayCalendar
+) -> None:
+    """§8.5 C: a reasoned deferral sets the term anew; confirmed by that date is in time,
+    as the deadline's alerts judge it too. After it: late."""
+    deferred = on_deferral(
+        notice(1, Moment.A),
+        sender="lt-tiel",
+        message_id="d1",
+        at=T0 + timedelta(days=1),
+        new_date=date(2026, 10, 20),
+        reason="wachtlijst",
+    )
+    by_new_date = on_confirmation(
+        deferred, sender="lt-tiel", message_id="c1", at=datetime(2026, 10, 20, 14, tzinfo=UTC)
+    )
+    after_it = on_confirmation(
+        replace(deferred, id="o2"),
+        sender="lt-tiel",
+        message_id="c2",
+        at=datetime(2026, 10, 21, 14, tzinfo=UTC),
+    )
+    rows = quarterly_report(core.region, [by_new_date, after_it], [], {}, calendar)
+    tiel = next(row for row in rows if row["gemeente"] == "GM0281")
+    assert (tiel["bevestigd_binnen_termijn"], tiel["bevestigd_te_laat"], tiel["uitgesteld"]) == (
+        1,
+        1,
+        2,
+    )
