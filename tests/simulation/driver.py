@@ -41,7 +41,7 @@ from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.escalation import EscalationReason
 from gateway.domain.region import Region
 from gateway.domain.signatures import SigningKey
-from gateway.service import escalations
+from gateway.service import closing, escalations
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import Verifier
 from gateway.service.ports import OutboxItem, Store, StoredMessage
@@ -394,6 +394,16 @@ class Driver:
                 self.vt(notice.at, self._case_notice(report, notice))
             for handover in report.handovers:
                 self.vt(handover.notice_at, self._hand_over(report, handover))
+            if report.closed is not None:
+                self.vt(report.closed[0], self._close(report, report.closed[1]))
+
+        return act
+
+    def _close(self, report: w.Report, reason: str) -> Act:
+        async def act(now: datetime) -> None:
+            await closing.close_case(
+                self.store, report.ref, vt=w.VT, by="medewerker VT", reason=reason, at=now
+            )
 
         return act
 

@@ -68,7 +68,9 @@ class ExpectedEscalation:
 @dataclass
 class Model:
     end: datetime
-    timelines: dict[str, list[tuple[datetime, str, str]]] = field(default_factory=dict)
+    timelines: dict[str, list[tuple[datetime, str | None, str | None]]] = field(
+        default_factory=dict
+    )
     overdue: dict[str, datetime] = field(default_factory=dict)  # handover key -> due
     overdue_closed: dict[str, bool] = field(default_factory=dict)
     escalations: dict[tuple[str, str, str, datetime], ExpectedEscalation] = field(
@@ -115,9 +117,13 @@ def expect(world: w.World, gemeenten: dict[str, str]) -> Model:
     model = Model(utc(world.end))
     model.rows = {q: {g: dict.fromkeys(COUNTED, 0) for g in gemeenten} for q in QUARTERS}
     for report in world.reports:
-        events: list[tuple[datetime, str, str]] = [(utc(report.received), w.VT, w.VT)]
-        if report.kind is w.Kind.ZORGMELDING:
+        events: list[tuple[datetime, str | None, str | None]] = []
+        if report.kind is w.Kind.ZORGMELDING:  # §5.1: an advice, no dossier, no ledger case
             model.informing.append((report.ref, "zorgmelding.forward", w.POLICE[report.gemeente]))
+        else:
+            events.append((utc(report.received), w.VT, w.VT))
+        if report.closed is not None and model.happens(report.closed[0]):
+            events.append((utc(report.closed[0]), None, None))  # closed: nobody holds it
         for plan in report.handovers:
             if model.happens(plan.notice_at):
                 events += _handover(model, report, plan)
@@ -128,7 +134,9 @@ def expect(world: w.World, gemeenten: dict[str, str]) -> Model:
     return model
 
 
-def _handover(model: Model, report: w.Report, plan: w.Handover) -> list[tuple[datetime, str, str]]:
+def _handover(
+    model: Model, report: w.Report, plan: w.Handover
+) -> list[tuple[datetime, str | None, str | None]]:
     """One handover's counts, deadline, refusals and question; the ledger events it causes."""
     if plan.recipient != report.team:
         model.informing.append((report.ref, "case.notice", report.team))
@@ -142,8 +150,9 @@ def _handover(model: Model, report: w.Report, plan: w.Handover) -> list[tuple[da
     if confirmed is not None and withdrawn is not None and withdrawn < confirmed:
         confirmed = None
     events = []
+    due = due_of(plan.deferred_to if deferred and plan.deferred_to else plan.advised)
     if confirmed is not None:
-        within = utc(confirmed) <= due_of(plan.advised)
+        within = utc(confirmed) <= due  # §8.5 C: the advised term, or a deferral's new date
         row["bevestigd_binnen_termijn" if within else "bevestigd_te_laat"] += 1
         model.handovers[plan.key] = "confirmed in time" if within else "confirmed late"
         events.append((utc(confirmed), plan.recipient, plan.recipient))
@@ -157,7 +166,6 @@ def _handover(model: Model, report: w.Report, plan: w.Handover) -> list[tuple[da
     else:
         row["nog_open"] += 1
         model.handovers[plan.key] = "still open"
-    due = due_of(plan.deferred_to if deferred and plan.deferred_to else plan.advised)
     ended = min((utc(m) for m in (confirmed, withdrawn) if m is not None), default=None)
     if due <= model.end and (ended is None or ended > due):
         model.overdue[plan.key] = due

@@ -237,7 +237,9 @@ def test_every_case_is_held_by_whom_the_model_says(
         != (year.model.holder(r.ref), year.model.regievoerder(r.ref))
     ]
     assert wrong == [], _first(wrong)
-    assert {e.case_ref for e in year.entries} == {r.ref for r in year.world.reports}
+    # every melding's case is in the ledger; an overige zorgmelding's is not (§5.1: no dossier)
+    meldingen = {r.ref for r in year.world.reports if r.kind is w.Kind.MELDING}
+    assert {e.case_ref for e in year.entries} == meldingen
 
 
 def test_who_held_a_case_at_sampled_moments_is_the_models(
@@ -463,3 +465,44 @@ def test_the_ledger_verifies_and_names_any_altered_entry(year: Year) -> None:
                 )
         assert verify_chain(asyncio.run(_entries(year.dsn))) is None
     assert _cli_verify(year.dsn).returncode == 0
+
+
+def test_vts_own_terms_and_the_enrichment_answers_alert_exactly_when_late(year: Year) -> None:
+    """§8 A-C: VT decides every case of this world within its own term (a handover, a
+    follow-up, or closing it), so no case_overdue alert opens; §5.1: one enrichment alert
+    per partner that had not answered by the request's antwoord_voor, closed by a late answer."""
+    keys = Counter(key for key, _, _ in year.alerts)
+    assert [k for k in keys if k.startswith("case_overdue:")] == []
+    closed = {key: closed_at is not None for key, _, closed_at in year.alerts}
+    expected: dict[str, bool] = {}  # alert key -> closed by a late answer
+    for melding in year.world.reports:
+        due = w.closing(w.add_working_days(melding.received.date(), 4))
+        for answer in melding.enrichment:
+            request = year.driver.requests.get((melding.ref, answer.party))
+            if request is None or not year.model.happens(due):
+                continue
+            if answer.at is None or answer.at > due:
+                expected[f"enrichment_overdue:{request.id}"] = year.model.happens(answer.at)
+    found = {k for k in keys if k.startswith("enrichment_overdue:")}
+    assert found == set(expected)
+    assert all(keys[k] == 1 for k in found)
+    wrong = [k for k, was_closed in expected.items() if closed[k] != was_closed]
+    assert wrong == [], _first(wrong)
+    assert len(expected) > 0  # the world has silent partners: the rule is exercised
+
+
+def test_a_case_vt_closes_without_a_handover_is_held_by_nobody(year: Year) -> None:
+    """VT closes a melding with no follow-up (or after an onderzoek that refuted the
+    suspicion): the ledger's last entry is `afgesloten` by VT and nobody holds the case."""
+    closed = [r for r in year.world.reports if r.closed and year.model.happens(r.closed[0])]
+    assert closed  # the world closes cases: the rule is exercised
+    last: dict[str, LedgerEntry] = {}
+    for entry in year.entries:
+        last[entry.case_ref] = entry
+    wrong = [
+        f"{r.ref}: {last[r.ref].kind} by {last[r.ref].by}, holder {last[r.ref].holder}"
+        for r in closed
+        if (last[r.ref].kind, last[r.ref].by, last[r.ref].holder)
+        != (EntryKind.AFGESLOTEN, w.VT, None)
+    ]
+    assert wrong == [], _first(wrong)

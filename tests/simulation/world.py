@@ -229,6 +229,7 @@ class Report:
     enrichment: tuple[EnrichmentAnswer, ...] = ()
     notices: tuple[CaseNotice, ...] = ()
     handovers: tuple[Handover, ...] = ()
+    closed: tuple[datetime, str] | None = None  # VT closes it without a handover: when, why
 
     @property
     def team(self) -> str:
@@ -280,6 +281,7 @@ def _melding(rng: random.Random, ref: str, gemeente: str, received: datetime) ->
     path = rng.random()
     notices: list[CaseNotice] = []
     handovers: list[Handover] = []
+    closed: tuple[datetime, str] | None = None
     team = TEAM[gemeente]
     if path < 0.24:  # A: after the veiligheidsbeoordeling, within 5 working days
         at = slot_after(rng, received, rng.randint(2, 5))
@@ -309,6 +311,12 @@ def _melding(rng: random.Random, ref: str, gemeente: str, received: datetime) ->
         notices.append(CaseNotice(started, "start_onderzoek"))
         ended = slot(rng, started.date() + timedelta(days=rng.randint(30, 60)))
         notices.append(CaseNotice(ended, "uitkomst_onderzoek", "vermoeden_weerlegd", "afsluiten"))
+        closed = (ended + timedelta(minutes=5), "afgesloten_na_onderzoek")
+    else:  # the veiligheidsbeoordeling finds no follow-up needed: VT closes the case
+        closed = (
+            slot_after(rng, received, rng.randint(2, 5)),
+            "geen_vervolg_na_veiligheidsbeoordeling",
+        )
     return Report(
         ref,
         gemeente,
@@ -317,6 +325,7 @@ def _melding(rng: random.Random, ref: str, gemeente: str, received: datetime) ->
         enrichment,
         tuple(notices),
         tuple(handovers),
+        closed,
     )
 
 
