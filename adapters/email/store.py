@@ -38,15 +38,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    exc,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.email.tokens import LinkToken, Purpose
-from adapters.store.engine import create_engine, translated, translating
-from adapters.store.sql import SqlUnitOfWork
+from adapters.store.engine import create_engine, translating
+from adapters.store.sql import SqlStore, SqlUnitOfWork
 from adapters.store.tables import Ident, RowId, UtcDateTime, as_utc, metadata
 from gateway.service.ports import UnitOfWork
 
@@ -471,10 +470,10 @@ class BridgeWork:
 
 
 class BridgeStore:
-    """The bridge's transactions, on an engine of its own over the store's database."""
+    """The bridge's transactions: the store's repositories and the bridge's tables together."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._sql = SqlStore(engine)
 
     @classmethod
     def open(cls, dsn: str) -> BridgeStore:
@@ -483,28 +482,11 @@ class BridgeStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[BridgeWork]:
-        with translated():
-            connection = await self._engine.connect()
-            try:
-                await connection.begin()
-            except BaseException:
-                await connection.close()
-                raise
-        try:
+        async with self._sql.connection() as connection:
             yield BridgeWork(SqlUnitOfWork(connection), MailRecords(connection))
-        except BaseException:
-            with contextlib.suppress(exc.SQLAlchemyError, OSError):
-                await connection.rollback()
-            raise
-        else:
-            with translated():
-                await connection.commit()
-        finally:
-            with contextlib.suppress(exc.SQLAlchemyError, OSError):
-                await connection.close()
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        await self._sql.close()
 
 
 def evidence_of(mail: MailRecord) -> Mapping[str, str]:

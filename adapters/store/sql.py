@@ -77,9 +77,17 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        async with self.connection() as connection:
+            yield SqlUnitOfWork(connection)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction's connection, for an adapter whose own tables share the transaction
+        with the gateway's repositories (the e-mail bridge): committed when the block ends,
+        rolled back when it raises."""
         connection = await self._begin()
         try:
-            yield SqlUnitOfWork(connection)
+            yield connection
         except BaseException:
             # The error of the block is what the caller must hear; a failed rollback
             # (the connection is gone) rolls back on the server anyway.
