@@ -31,7 +31,7 @@ from gateway.service.receiving import Delivery, Disposition, Handled, receive
 
 log = structlog.get_logger("vtgw.email")
 
-ACTIONABLE_TYPES = frozenset({"overdracht.notice", "enrichment.request"})
+ACTIONABLE_TYPES = frozenset({"overdracht.notice", "enrichment.request", "monitoring.request"})
 """What a team answers on the bridge's page; other types are mailed for information."""
 
 

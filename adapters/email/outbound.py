@@ -72,7 +72,15 @@ class EmailPublisher:
         self._context = context
 
     async def publish(self, item: OutboxItem) -> None:
-        """Mail the message to its team; TransientError when the SMTP server is not reached."""
+        """Mail the message to its team; TransientError when the SMTP server is not reached.
+
+        VT's receipts are not mailed: they acknowledge what the team sent through the
+        bridge, which showed the outcome on its page (or in its reply). The bridge holds
+        them for the team, as the team's inbox would; the relay marks them sent.
+        """
+        if item.type == "receipt":
+            log.info("bridge_receipt_held", message_id=item.message_id, party=item.recipient)
+            return
         context = self._context
         team = context.team(item.recipient)
         if team is None or not team.email_addresses:

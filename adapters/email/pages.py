@@ -361,6 +361,8 @@ def _answer_of(
     who = {"naam": name, "functie": role}
     if opened.message.type == "enrichment.request":
         return "enrichment.response", _enrichment_body(opened, fields, who), name, role
+    if opened.message.type == "monitoring.request":
+        return "monitoring.response", _monitoring_body(opened, fields, who), name, role
     choice = fields.get("keuze")
     if choice == "bevestigen":
         body: dict[str, Any] = {"bevestigd_door": who, "bevestigd_op": format_timestamp(now)}
@@ -416,6 +418,56 @@ def _enrichment_body(
     return {"personen": answers}
 
 
+def _yes_no(fields: Mapping[str, str], name: str, label: str) -> bool:
+    answer = fields.get(name)
+    if answer not in ("ja", "nee"):
+        raise ValueError(f"Geef aan of {label} (ja of nee).")
+    return answer == "ja"
+
+
+def _monitoring_body(
+    opened: Opened, fields: Mapping[str, str], who: Mapping[str, str]
+) -> dict[str, Any]:
+    """§7.1 B: per safety condition met, not met or partly; the safety score; the phases."""
+    conditions = []
+    for condition in opened.body.get("veiligheidsvoorwaarden", []):
+        number = int(condition["nummer"])
+        met = fields.get(f"voldaan_{number}")
+        if met not in ("ja", "nee", "deels"):
+            raise ValueError(f"Geef bij voorwaarde {number} aan of die is nageleefd.")
+        answer: dict[str, Any] = {"nummer": number, "voldaan": met}
+        note = fields.get(f"toelichting_{number}", "").strip()
+        if note:
+            answer["toelichting"] = _text(fields, f"toelichting_{number}", "de toelichting")
+        conditions.append(answer)
+    try:
+        score = int(fields.get("score", ""))
+    except ValueError as exc:
+        raise ValueError("Geef een veiligheidsscore van 0 tot en met 10.") from exc
+    if not 0 <= score <= 10:
+        raise ValueError("Geef een veiligheidsscore van 0 tot en met 10.")
+    direct = _yes_no(fields, "directe_veiligheid", "directe veiligheid is bereikt")
+    stable = _yes_no(fields, "stabiele_veiligheid", "stabiele veiligheid is bereikt")
+    if stable and not direct:
+        raise ValueError("Stabiele veiligheid komt na directe veiligheid: controleer uw antwoord.")
+    body: dict[str, Any] = {
+        "veiligheidsvoorwaarden": conditions,
+        "veiligheidsscore_professional": {
+            "score": score,
+            "onderbouwing": _text(fields, "onderbouwing", "de onderbouwing van de score"),
+        },
+        "directe_veiligheid": direct,
+        "stabiele_veiligheid": stable,
+        "herstel_schade_aandacht": _yes_no(
+            fields, "herstel_schade_aandacht", "er aandacht is voor herstel van de schade"
+        ),
+        "ingevuld_door": dict(who),
+    }
+    if fields.get("opmerkingen", "").strip():
+        body["opmerkingen"] = _text(fields, "opmerkingen", "de opmerkingen")
+    return body
+
+
 def _thanks(answer_type: str) -> str:
     return {
         "overdracht.confirmation": "Uw bevestiging is ontvangen. Uw team heeft de casus nu "
@@ -423,6 +475,8 @@ def _thanks(answer_type: str) -> str:
         "overdracht.deferral": "Uw besluit en de nieuwe datum zijn ontvangen. Veilig Thuis "
         "blijft verantwoordelijk tot u de overdracht bevestigt.",
         "enrichment.response": "Uw antwoord is ontvangen door Veilig Thuis.",
+        "monitoring.response": "Uw antwoord op het monitoringsverzoek is ontvangen door "
+        "Veilig Thuis.",
     }.get(answer_type, "Uw antwoord is ontvangen.")
 
 
@@ -487,6 +541,8 @@ def _message_html(context: BridgeContext, opened: Opened) -> str:
         if body.get("antwoord_voor"):
             moment = dutch_moment(parse_timestamp(body["antwoord_voor"]))
             parts.append(f"<p>Antwoord gevraagd voor {_e(moment)}.</p>")
+    elif message.type == "monitoring.request":
+        parts.append(_monitoring_html(body))
     else:
         parts.append("<h2>Inhoud</h2>" + _generic_html(body))
     contact = body.get("vt_contact")
@@ -503,6 +559,26 @@ def _message_html(context: BridgeContext, opened: Opened) -> str:
             + "</p>"
         )
     return "\n".join(parts)
+
+
+def _monitoring_html(body: Mapping[str, Any]) -> str:
+    moment = {"3_maanden": "3 maanden", "12_maanden": "12 maanden"}.get(
+        str(body.get("moment")), "een extra moment"
+    )
+    parts = [
+        f"<p>Veilig Thuis monitort de veiligheid {_e(moment)} na de overdracht (§7.1) en vraagt "
+        "u hoe het staat met de veiligheidsvoorwaarden.</p>",
+        "<h2>Veiligheidsvoorwaarden</h2><ol>",
+    ]
+    for condition in body.get("veiligheidsvoorwaarden", []):
+        parts.append(
+            f'<li value="{_e(condition.get("nummer"))}">{_e(condition.get("omschrijving"))}</li>'
+        )
+    parts.append("</ol>")
+    if body.get("antwoord_voor"):
+        deadline = dutch_moment(parse_timestamp(body["antwoord_voor"]))
+        parts.append(f"<p>Antwoord gevraagd voor {_e(deadline)}.</p>")
+    return "".join(parts)
 
 
 def _notice_html(body: Mapping[str, Any], state: OverdrachtState | None) -> str:
@@ -605,6 +681,9 @@ def _form_html(opened: Opened, csrf: str, fields: Mapping[str, str] | None = Non
             f'<input name="bereikbaar" maxlength="100" value="{value("bereikbaar")}"></label>'
         )
         button = "Antwoord versturen"
+    elif opened.message.type == "monitoring.request":
+        what = _monitoring_form(opened.body, value)
+        button = "Antwoord versturen"
     else:
         what = (
             "<fieldset><legend>Uw besluit</legend>"
@@ -625,6 +704,40 @@ def _form_html(opened: Opened, csrf: str, fields: Mapping[str, str] | None = Non
         f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
         f"{who}{what}"
         f'<button type="submit">{button}</button></form>'
+    )
+
+
+def _monitoring_form(body: Mapping[str, Any], value: Callable[[str], str]) -> str:
+    def choice(name: str, options: tuple[str, ...]) -> str:
+        return "".join(
+            f'<label><input type="radio" name="{name}" value="{option}" required> {option}</label>'
+            for option in options
+        )
+
+    rows = []
+    for condition in body.get("veiligheidsvoorwaarden", []):
+        number = _e(condition.get("nummer"))
+        rows.append(
+            f"<fieldset><legend>Voorwaarde {number}: nageleefd?</legend>"
+            + choice(f"voldaan_{number}", ("ja", "nee", "deels"))
+            + f'<label>Toelichting (niet verplicht) <textarea name="toelichting_{number}" '
+            + f'maxlength="2000">{value("toelichting_" + number)}</textarea></label></fieldset>'
+        )
+    return (
+        "".join(rows)
+        + "<fieldset><legend>Veiligheid</legend>"
+        + '<label>Veiligheidsscore (0-10) <input type="number" name="score" min="0" max="10" '
+        + f'required value="{value("score")}"></label>'
+        + '<label>Onderbouwing <textarea name="onderbouwing" maxlength="2000" required>'
+        + f"{value('onderbouwing')}</textarea></label>"
+        + "<p>Directe veiligheid bereikt?</p>"
+        + choice("directe_veiligheid", ("ja", "nee"))
+        + "<p>Stabiele veiligheid bereikt?</p>"
+        + choice("stabiele_veiligheid", ("ja", "nee"))
+        + "<p>Aandacht voor herstel van de schade?</p>"
+        + choice("herstel_schade_aandacht", ("ja", "nee"))
+        + '<label>Opmerkingen (niet verplicht) <textarea name="opmerkingen" maxlength="2000">'
+        + f"{value('opmerkingen')}</textarea></label></fieldset>"
     )
 
 
