@@ -23,18 +23,20 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from adapters.email.content import Sender, compose, dutch_date
+from adapters.email.outbound import mail_facts
 from adapters.store.engine import create_engine
 from adapters.store.sql import migrate, open_store
 from adapters.store.tables import alerts, messages, overdrachten, rejected
 from gateway.bootstrap import Paths, load_core
-from gateway.domain.contracts import Contracts
+from gateway.domain.contracts import Contracts, Transport
 from gateway.domain.escalation import Escalation
 from gateway.domain.ledger import EntryKind, LedgerEntry, ResponsibilityLedger, verify_chain
 from gateway.domain.report import Quarter
@@ -506,3 +508,73 @@ def test_a_case_vt_closes_without_a_handover_is_held_by_nobody(year: Year) -> No
         != (EntryKind.AFGESLOTEN, w.VT, None)
     ]
     assert wrong == [], _first(wrong)
+
+
+async def _mails_of_the_year(year: Year) -> list[str]:
+    """Every message of the year to a team on the e-mail bridge, as the bridge would mail it."""
+    email_parties = [c.party for c in year.contracts if c.transport is Transport.EMAIL]
+    engine = create_engine(year.dsn)
+    try:
+        async with engine.connect() as db:
+            keys = (
+                await db.execute(
+                    select(messages.c.sender, messages.c.id).where(
+                        messages.c.recipient.in_(email_parties)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    store = await open_store(year.dsn)
+    sender = Sender("overdracht-brug@vt-gz.example", "Veilig Thuis Gelderland-Zuid")
+    texts = []
+    try:
+        async with store.transaction() as uow:
+            for key in keys:
+                message = await uow.messages.get(key.sender, key.id)
+                assert message is not None
+                facts = mail_facts(
+                    b"s" * 32,
+                    message,
+                    team_name=message.recipient,
+                    link=f"https://vtgw.example/bridge/m/{message.id}/token",
+                    link_expires=message.created_at + timedelta(days=7),
+                )
+                mail = compose(
+                    facts, sender=sender, to=("team@example.org",), now=message.created_at
+                )
+                parts = [str(mail["Subject"])]  # the headers' ids are random digits: not scanned
+                parts += [
+                    str(part.get_content()) for part in mail.walk() if not part.is_multipart()
+                ]
+                texts.append("\n".join(parts))
+    finally:
+        await store.close()
+    return texts
+
+
+def test_no_mail_of_the_year_carries_the_personal_data_of_a_case(year: Year) -> None:
+    """Issue 5, NTA 7516: the bridge's mail of every message of the year to an e-mail team
+    holds no name, BSN, birth date, address, case reference or free text of the case."""
+    forbidden = {"Testpersoon", "Voorbeeldstraat", "9999ZZ"}
+    forbidden |= {str(t["omschrijving"]) for t in w.CONDITIONS}
+    forbidden |= {
+        "Burenruzie",
+        "Een gecorrigeerde overdracht volgt",
+        "De casusregisseur met de nodige expertise",
+        "Geen nieuwe incidenten",
+    }
+    for melding in year.world.reports:
+        forbidden.add(melding.ref)
+        for person in year.world.persons[melding.ref]:
+            born = date.fromisoformat(person["geboortedatum"])
+            forbidden |= {
+                person["geboortedatum"],
+                dutch_date(born).split(" ", 1)[1],
+            }
+            if "bsn" in person:
+                forbidden.add(person["bsn"])
+    mails = asyncio.run(_mails_of_the_year(year))
+    assert len(mails) >= len(year.world.reports)  # each report reaches its lokaal team by mail
+    leaks = sorted({word for text in mails for word in forbidden if word in text})
+    assert leaks == [], leaks[:20]
