@@ -28,7 +28,7 @@ from adapters.crypto.keyfiles import (
 )
 from gateway.bootstrap import DEFAULT_RECEIVER, Core, Paths, load_core
 from gateway.contract_files import check_contracts, load_contracts
-from gateway.domain.contracts import Transport
+from gateway.domain.contracts import PublicKey, Transport
 from gateway.domain.envelope import Envelope, parse_timestamp
 from gateway.domain.errors import ConfigurationError, GatewayError
 from gateway.domain.signatures import SigningKey, sign
@@ -94,6 +94,55 @@ def keys_generate(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     return EXIT_OK
+
+
+KEY_EXPIRY_WARNING = timedelta(days=60)
+"""Issue 6 and the key runbook: a key that ends within 60 days is due for rotation."""
+
+
+def keys_list(args: argparse.Namespace, out: TextIO) -> int:
+    """Every party's keys with their windows: which verify now, which end soon, which ended.
+
+    Exit 1 when a signing party has no key valid now, or only keys that end within
+    60 days: the operator must rotate (docs/keys.md).
+    """
+    contracts = load_contracts(args.contracts)
+    now = _now_or(args.at)
+    attention = False
+    for contract in sorted(contracts, key=lambda c: c.party):
+        if contract.transport is Transport.EMAIL:
+            continue  # signed by the bridge, which has keys of its own
+        for key in sorted(contract.keys, key=lambda k: k.not_before):
+            end = _iso(key.not_after) if key.not_after else "no end"
+            print(
+                f"{contract.party}  {key.kid}  {_key_state(key, now)}  "
+                f"from {_iso(key.not_before)}  until {end}",
+                file=out,
+            )
+        lasting = any(
+            _key_state(key, now) in ("valid", "future")
+            and (key.not_after is None or key.not_after - now > KEY_EXPIRY_WARNING)
+            for key in contract.keys
+        )
+        if not contract.keys:
+            attention = True
+            print(f"{contract.party}: no keys (vt-gateway keys generate)", file=out)
+        elif not lasting:
+            attention = True
+            print(f"{contract.party}: no key valid beyond 60 days: rotate (docs/keys.md)", file=out)
+    return EXIT_REFUSED if attention else EXIT_OK
+
+
+def _key_state(key: PublicKey, now: datetime) -> str:
+    if key.revoked:
+        return "revoked"
+    if now < key.not_before:
+        return "future"
+    if key.not_after is not None and now >= key.not_after:
+        return "ended"
+    if key.not_after is not None and key.not_after - now <= KEY_EXPIRY_WARNING:
+        return "ends-soon"
+    return "valid"
 
 
 def dev_init(args: argparse.Namespace, out: TextIO) -> int:
@@ -445,6 +494,24 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _add_keys_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    generate = keys.add_parser("generate", help="generate a key for PARTY")
+    generate.add_argument("party")
+    generate.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
+    generate.add_argument("--keys", type=Path, default=DEV_KEYS)
+    generate.add_argument("--kid")
+    generate.add_argument("--not-before", help="RFC 3339 UTC; default now")
+    generate.add_argument("--not-after", help="RFC 3339 UTC; default none")
+    generate.set_defaults(command=keys_generate)
+    listing = keys.add_parser("list", help="every party's keys and what expires when")
+    listing.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
+    listing.add_argument("--at", help="RFC 3339 UTC moment; default now")
+    listing.set_defaults(command=keys_list)
+
+
 def _add_report_command(commands: Any) -> None:
     quarterly = commands.add_parser("report", help="the quarterly report per municipality")
     quarterly.add_argument("--quarter", required=True, help="like 2026Q3")
@@ -486,17 +553,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    generate = keys.add_parser("generate", help="generate a key for PARTY")
-    generate.add_argument("party")
-    generate.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
-    generate.add_argument("--keys", type=Path, default=DEV_KEYS)
-    generate.add_argument("--kid")
-    generate.add_argument("--not-before", help="RFC 3339 UTC; default now")
-    generate.add_argument("--not-after", help="RFC 3339 UTC; default none")
-    generate.set_defaults(command=keys_generate)
+    _add_keys_commands(commands)
 
     dev = commands.add_parser("dev", help="development setup").add_subparsers(
         required=True, metavar="ACTION"

@@ -622,3 +622,31 @@ def test_retention_log_shows_what_the_purge_removed_without_content(
     assert "zorgmelding.forward  vt-gz->lt-tiel  0b9f4a52-7c55-4d71-9d36-2f3d0e6f3a11" in out
     assert "kept until 2028-11-19" in out
     assert out.rstrip().endswith("1 purged message(s) shown")
+
+
+def test_keys_list_shows_the_windows_and_asks_for_rotation_60_days_before_the_end(
+    contracts: Path, keys: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Key rotation: jbg's old key ends 2027-03-01, its successor starts 2027-02-01. At
+    2027-01-15 the old key ends within 60 days but the new one lasts: fine. Without the
+    successor the listing says to rotate (exit 1)."""
+
+    def generate(kid: str, not_before: str, not_after: str | None = None) -> None:
+        window = ["--not-before", not_before] + (["--not-after", not_after] if not_after else [])
+        args = ["keys", "generate", "jbg", "--contracts", contracts, "--keys", keys, "--kid", kid]
+        code, _, err = run(capsys, *args, *window)
+        assert code == 0, err
+
+    generate("jbg-2026", "2026-01-01T00:00:00.000Z", "2027-03-01T00:00:00.000Z")
+    listing = ["keys", "list", "--contracts", contracts, "--at", "2027-01-15T00:00:00.000Z"]
+    code, out, _ = run(capsys, *listing)
+    assert code == 1
+    assert "jbg  jbg-2026  ends-soon  from 2026-01-01" in out
+    assert "jbg: no key valid beyond 60 days: rotate (docs/keys.md)" in out
+    generate("jbg-2027", "2027-02-01T00:00:00.000Z")
+    code, out, _ = run(capsys, *listing)
+    assert "jbg  jbg-2027  future  from 2027-02-01T00:00:00.000Z  until no end" in out
+    assert "jbg: no key" not in out
+    code, out, _ = run(capsys, *listing[:-1], "2027-03-02T00:00:00.000Z")
+    assert "jbg  jbg-2026  ended" in out
+    assert "jbg  jbg-2027  valid" in out
