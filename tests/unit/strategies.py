@@ -90,8 +90,14 @@ def near_misses(valid: st.SearchStrategy[JsonObject]) -> st.SearchStrategy[JsonO
         change = draw(st.sampled_from(["delete", "text", "int", "bool", "null", "list", "extra"]))
         if change == "delete":
             _delete(obj, path)
-        elif change == "extra":
-            _set(obj, (*path[:-1], draw(st.text(max_size=8))), draw(free_text))
+        elif change == "extra":  # a member more in an object, an item more in a list
+            parent = obj
+            for part in path[:-1]:
+                parent = parent[part]
+            if isinstance(parent, dict):
+                parent[draw(st.text(max_size=8))] = draw(free_text)
+            else:
+                parent.append(draw(free_text))
         else:
             replacement = {
                 "text": free_text,
