@@ -6,6 +6,10 @@ first. The ack decision lives here alone, from each delivery's `Handled`:
 stored -> ack; refused -> the message goes to `vtgw.dead` with the reason in
 its headers, then ack; the store unreachable -> nothing is acked, every
 delivery of the batch is returned to the queue and tried again.
+
+`observe`, when given, hears each delivery's `Handled` once its transaction
+committed (the operations metrics count them); a failure there is logged and
+changes nothing of the ack decision.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class HubConsumer:
         *,
         batch_size: int,
         batch_wait: timedelta,
+        observe: Callable[[Handled], None] | None = None,
     ) -> None:
         self._channel = channel
         self._queue = queue
@@ -61,6 +66,7 @@ class HubConsumer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tag: str | None = None
         self._stopping = False
+        self._observe = observe
 
     async def start(self) -> None:
         self._tag = await self._queue.consume(self._on_message, no_ack=False)
@@ -129,6 +135,7 @@ class HubConsumer:
                 log.exception("batch_failed", deliveries=len(batch))
                 await self._one_by_one(batch)
                 return
+        self._report(handled)
         try:
             for message, outcome in zip(batch, handled, strict=True):
                 await self._settle(message, outcome)
@@ -157,11 +164,22 @@ class HubConsumer:
                 with contextlib.suppress(AMQPError, ConnectionError, RuntimeError):
                     await message.nack(requeue=True)
                 continue
+            self._report([handled])
             try:
                 await self._settle(message, handled)
                 await message.ack()
             except (AMQPError, ConnectionError, RuntimeError) as exc:
                 log.warning("settle_lost", message_id=handled.message_id, error=type(exc).__name__)
+
+    def _report(self, handled: list[Handled]) -> None:
+        """Tell `observe` what the committed deliveries came to."""
+        if self._observe is None:
+            return
+        for outcome in handled:
+            try:
+                self._observe(outcome)
+            except Exception:  # the metrics must never cost a delivery
+                log.exception("observe_failed", message_id=outcome.message_id)
 
     async def _return(self, batch: list[AbstractIncomingMessage]) -> None:
         for message in batch:

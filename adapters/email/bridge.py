@@ -27,6 +27,7 @@ from adapters.email.signing import TeamSigner, bridge_signing_key
 from adapters.email.smtp import SmtpOut
 from adapters.email.store import BridgeStore
 from adapters.email.tokens import load_secret
+from adapters.store.sql import SqlStore
 from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Transport
 from gateway.domain.errors import ConfigurationError
@@ -77,7 +78,11 @@ class EmailBridge:
 
 
 def open_bridge(
-    settings: Settings, hub: Hub, calendar: WorkingDayCalendar, clock: Callable[[], datetime]
+    settings: Settings,
+    store: SqlStore,
+    hub: Hub,
+    calendar: WorkingDayCalendar,
+    clock: Callable[[], datetime],
 ) -> EmailBridge:
     """The bridge of these settings (which must have an `[email]` table)."""
     email = settings.email
@@ -89,7 +94,7 @@ def open_bridge(
         raise ConfigurationError("no contract of the e-mail bridge (transport bridge)")
     key = bridge_signing_key(contracts, settings.keys_dir, email.signing_kid, clock())
     context = BridgeContext(
-        store=BridgeStore.open(settings.store_dsn),
+        store=BridgeStore(store),
         hub=hub,
         signer=TeamSigner(key),
         bridge_party=bridge.party,

@@ -41,10 +41,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.email.tokens import LinkToken, Purpose
-from adapters.store.engine import create_engine, translating
+from adapters.store.engine import translating
 from adapters.store.sql import SqlStore, SqlUnitOfWork
 from adapters.store.tables import Ident, RowId, UtcDateTime, as_utc, metadata
 from gateway.service.ports import UnitOfWork
@@ -472,13 +472,8 @@ class BridgeWork:
 class BridgeStore:
     """The bridge's transactions: the store's repositories and the bridge's tables together."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._sql = SqlStore(engine)
-
-    @classmethod
-    def open(cls, dsn: str) -> BridgeStore:
-        """Connects lazily; the schema must be migrated (`adapters.store.migrate`)."""
-        return cls(create_engine(dsn))
+    def __init__(self, store: SqlStore) -> None:
+        self._sql = store  # the gateway's own store: one pool, shared transactions
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[BridgeWork]:
@@ -486,7 +481,7 @@ class BridgeStore:
             yield BridgeWork(SqlUnitOfWork(connection), MailRecords(connection))
 
     async def close(self) -> None:
-        await self._sql.close()
+        """Nothing of its own to close: the store is the gateway's, closed with it."""
 
 
 def evidence_of(mail: MailRecord) -> Mapping[str, str]:

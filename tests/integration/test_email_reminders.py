@@ -67,7 +67,7 @@ async def world(sqlite_dsn: str, sqlite_store: SqlStore, mailbox: Mailbox) -> As
     contracts = with_test_keys(core.contracts)
     hub = Hub(Verifier(contracts, core.validator, "vt-gz"), vector_key("vt-gz"), calendar)
     clock = Clock(local(23, 10))
-    bridge_store = BridgeStore.open(sqlite_dsn)
+    bridge_store = BridgeStore(sqlite_store)
     context = BridgeContext(
         store=bridge_store,
         hub=hub,
