@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -155,6 +156,7 @@ def dev_init(args: argparse.Namespace, out: TextIO) -> int:
         print(f"contracts copied to {target}", file=out)
     contracts = load_contracts(target)
     _dev_api_token(args.tokens, out)
+    _dev_dashboard(args.staff, args.session_secret, out)
     for contract in contracts:
         if contract.transport is Transport.EMAIL or contract.keys:
             continue
@@ -217,6 +219,33 @@ def _dev_api_token(tokens_file: Path, out: TextIO) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
     print(f"API token for 'dev-case-system' in {token_file}", file=out)
+
+
+def _dev_dashboard(staff_file: Path, secret_file: Path, out: TextIO) -> None:
+    """A development admin for the dashboard (its password beside the staff file, 0600)
+    and a session secret; each only when missing."""
+    from adapters.dashboard import hash_password  # noqa: PLC0415 - argon2 only here
+
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    if staff_file.exists():
+        return
+    password = secrets.token_urlsafe(18)
+    staff_file.parent.mkdir(parents=True, exist_ok=True)
+    staff_file.write_text(
+        "# Development staff of the dashboard (docs/dashboard.md). Not for production.\n"
+        '[[staff]]\nusername = "beheerder"\ndisplay_name = "Beheerder (ontwikkeling)"\n'
+        f'role = "admin"\npassword_hash = "{hash_password(password)}"\n',
+        encoding="utf-8",
+    )
+    password_file = staff_file.with_name("dashboard-password.txt")
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    print(f"dashboard user 'beheerder' (admin), password in {password_file}", file=out)
 
 
 # --- the responsibility ledger -------------------------------------------------
@@ -562,6 +591,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--contracts", type=Path, default=DEV_CONTRACTS)
     init.add_argument("--keys", type=Path, default=DEV_KEYS)
     init.add_argument("--tokens", type=Path, default=Path("var/api-tokens.toml"))
+    init.add_argument("--staff", type=Path, default=Path("var/dashboard-staff.toml"))
+    init.add_argument("--session-secret", type=Path, default=Path("var/dashboard-secret"))
     init.set_defaults(command=dev_init)
 
     for name, function, text in (

@@ -26,17 +26,19 @@ from adapters.amqp.hub import HubConsumer
 from adapters.amqp.publisher import AmqpPublisher
 from adapters.amqp.topology import IN_QUEUE, declare_topology
 from adapters.crypto.keyfiles import key_path, read_private_key
+from adapters.dashboard import create_dashboard_app
 from adapters.email.bridge import EmailBridge, open_bridge
 from adapters.http.api import create_api_app
 from adapters.http.auth import load_api_tokens
-from adapters.store.sql import migrate, open_store
+from adapters.http.ops import Metrics, add_ops_routes
+from adapters.store.sql import SqlStore, migrate, open_store
 from gateway.bootstrap import Core, Paths, load_core
 from gateway.domain.calendar import WorkingDayCalendar
 from gateway.domain.contracts import Transport
 from gateway.domain.errors import ConfigurationError, TransientError
 from gateway.domain.signatures import SigningKey
 from gateway.service.outgoing import Hub
-from gateway.service.ports import Publisher, Store
+from gateway.service.ports import Publisher
 from gateway.service.relay import Claim, fire_due_timers, relay_once
 from gateway.settings import Settings
 
@@ -77,16 +79,18 @@ class Gateway:
     settings: Settings
     core: Core
     hub: Hub
-    store: Store
+    store: SqlStore
     clock: Clock = utc_now
     bridge: EmailBridge | None = None
+    metrics: Metrics | None = None  # the operations metrics (`/metrics`), one registry each
 
     async def relay_loop(self, publisher: AmqpPublisher, stopping: asyncio.Event) -> None:
         """Publish the outbox and fire due timers until asked to stop.
 
         With the e-mail bridge, messages to parties on the e-mail transport are
         mailed, and after each round the bridge records the receipts its mails
-        earned and sends the reminders that are due.
+        earned and sends the reminders that are due. With metrics, each
+        publisher counts what it published.
         """
         claim = Claim(claimer=_instance_name(), lease=self.settings.lease)
         contracts = self.core.contracts
@@ -94,6 +98,9 @@ class Gateway:
         publishers: dict[Transport, Publisher] = {Transport.AMQP: publisher}
         if self.bridge is not None:
             publishers[Transport.EMAIL] = self.bridge.publisher()
+        if self.metrics is not None:
+            metrics = self.metrics
+            publishers = {t: metrics.counting(p, t) for t, p in publishers.items()}
         loop = asyncio.get_running_loop()
         timers_due = loop.time()
         while not stopping.is_set():
@@ -119,8 +126,15 @@ async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
     hub = Hub(core.verifier(settings.party), hub_signing_key(core, settings, clock()), calendar)
     await migrate(settings.store_dsn)
     store = await open_store(settings.store_dsn)
-    bridge = open_bridge(settings, hub, calendar, clock) if settings.email is not None else None
-    return Gateway(settings, core, hub, store, clock, bridge)
+    bridge = (
+        open_bridge(settings, store, hub, calendar, clock) if settings.email is not None else None
+    )
+    # The bridge, the metrics and the dashboard share this store's pool; the metrics read
+    # their gauges and latencies with COUNT queries of their own (adapters/http/ops.py).
+    metrics = Metrics(store, calendar, settings.party, clock)
+    with contextlib.suppress(TransientError):  # the first scrape starts the histograms then
+        await metrics.prime()
+    return Gateway(settings, core, hub, store, clock, bridge, metrics)
 
 
 async def run(settings: Settings) -> None:
@@ -148,6 +162,7 @@ async def run(settings: Settings) -> None:
         gateway.clock,
         batch_size=settings.batch_size,
         batch_wait=settings.batch_wait,
+        observe=gateway.metrics.observe if gateway.metrics is not None else None,
     )
     publish_channel = await connection.channel(publisher_confirms=True)
     publisher = AmqpPublisher(publish_channel)
@@ -163,8 +178,21 @@ async def run(settings: Settings) -> None:
     app.add_subapp("/api/v1", api)
     if gateway.bridge is not None:
         app.add_subapp("/bridge", gateway.bridge.pages_app())
+    if settings.dashboard is not None:  # absolute links: mounted at exactly /dashboard
+        dashboard = create_dashboard_app(
+            store=gateway.store,
+            hub=gateway.hub,
+            region=gateway.core.region,
+            clock=gateway.clock,
+            settings=settings.dashboard,
+        )
+        app.add_subapp("/dashboard", dashboard)
     app.router.add_get("/healthz", _healthz)
-    runner = web.AppRunner(app, access_log=None)
+    # /readyz: the store and the broker. The e-mail bridge's SMTP server is not part of
+    # it: mail to the teams waits in the outbox while the server is away.
+    add_ops_routes(app, store=gateway.store, broker=connection, metrics=gateway.metrics)
+    # Live-update streams of the dashboard stay open: do not wait long for them at SIGTERM.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
@@ -184,6 +212,8 @@ async def run(settings: Settings) -> None:
     with contextlib.suppress(TimeoutError):  # the broker may be away: do not hang on it
         await asyncio.wait_for(connection.close(), BROKER_CLOSE_TIMEOUT)
     await gateway.store.close()
+    if gateway.metrics is not None:
+        await gateway.metrics.close()
     log.info("gateway_stopped")
 
 

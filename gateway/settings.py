@@ -61,6 +61,7 @@ class Settings:
     relay_interval: timedelta
     lease: timedelta
     email: EmailSettings | None = None
+    dashboard: DashboardSettings | None = None
 
 
 def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -98,6 +99,7 @@ def _settings(data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
         relay_interval=timedelta(milliseconds=int(data["relay"]["interval_ms"])),
         lease=timedelta(seconds=int(data["relay"]["lease_seconds"])),
         email=_email(data["email"], environ) if "email" in data else None,
+        dashboard=dashboard_settings(data["dashboard"]) if "dashboard" in data else None,
     )
 
 
@@ -129,3 +131,40 @@ def _email(table: dict[str, Any], environ: Mapping[str, str]) -> EmailSettings:
         signing_kid=str(table.get("signing_kid", "")),
         reminder_interval=timedelta(seconds=int(table.get("reminder_interval_seconds", 300))),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    """Where the staff accounts and the session secret are, and how long a session idles.
+
+    `secure_cookies` is False only for a test on plain http: the session cookie
+    is otherwise `Secure` (sent over https only). `events_interval` is how often
+    the live-update stream looks at the store; `page_size` how many handovers a
+    page of the start page lists.
+    """
+
+    staff_file: Path
+    session_secret_file: Path
+    session_idle: timedelta = timedelta(minutes=30)
+    secure_cookies: bool = True
+    events_interval: timedelta = timedelta(seconds=2)
+    page_size: int = 50
+
+
+def dashboard_settings(table: Mapping[str, Any]) -> DashboardSettings:
+    """The `[dashboard]` table: `staff_file`, `session_secret_file`, `session_idle_minutes`,
+    optional `events_interval_ms` and `page_size`."""
+    try:
+        settings = DashboardSettings(
+            staff_file=Path(table["staff_file"]),
+            session_secret_file=Path(table["session_secret_file"]),
+            session_idle=timedelta(minutes=int(table.get("session_idle_minutes", 30))),
+            events_interval=timedelta(milliseconds=int(table.get("events_interval_ms", 2000))),
+            page_size=int(table.get("page_size", 50)),
+            secure_cookies=bool(table.get("secure_cookies", True)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"[dashboard]: missing or wrong value: {exc}") from exc
+    if settings.session_idle <= timedelta(0) or not 1 <= settings.page_size <= 500:
+        raise ConfigurationError("[dashboard]: session_idle_minutes > 0, page_size 1..500")
+    return settings

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from adapters.dashboard import access_log as _access_log_table  # noqa: F401  (joins the metadata)
 from adapters.email import store as _email_tables  # noqa: F401  (the bridge's tables join the metadata)
 from adapters.store import SqlStore, migrate, open_store
 from adapters.store.engine import create_engine

@@ -365,6 +365,30 @@ def test_dev_init_a_second_time_changes_nothing(
     assert {p: p.read_bytes() for p in files_under(tmp_path)} == before
 
 
+def test_dev_init_makes_a_dashboard_admin_whose_password_only_it_knows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The staff file holds an argon2 hash, the password is in a 0600 file beside it, and the
+    session secret is 0600; make run then signs in as 'beheerder'."""
+    from adapters.dashboard.staff import Role, load_staff
+
+    contracts, keys = tmp_path / "contracts", tmp_path / "keys"
+    code, out, _ = run(capsys, "dev", "init", "--contracts", contracts, "--keys", keys)
+    assert code == 0
+    password_file = tmp_path / "var" / "dashboard-password.txt"
+    assert str(password_file.relative_to(tmp_path)) in out
+    password = password_file.read_text().strip()
+    staff_text = (tmp_path / "var" / "dashboard-staff.toml").read_text()
+    assert password not in staff_text
+    member = load_staff(tmp_path / "var" / "dashboard-staff.toml").authenticate(
+        "beheerder", password
+    )
+    assert member is not None
+    assert member.role is Role.ADMIN
+    for secret in (password_file, tmp_path / "var" / "dashboard-secret"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
 # --- sign and verify ----------------------------------------------------------------------------
 
 
