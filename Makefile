@@ -17,7 +17,7 @@ SHELL := /bin/bash
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck unit clean
+.PHONY: help venv run test lint typecheck unit simulate clean
 
 help:
 	@echo "make run        set up .venv, vt-gateway dev init, vt-gateway run (config/gateway.toml)"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint       ruff check ."
 	@echo "make typecheck  mypy (strict, packages from pyproject.toml)"
 	@echo "make unit       pytest tests/unit (no services needed)"
+	@echo "make simulate   the year simulation at the region's full size, 10,000 reports (about 25-40 min)"
 	@echo "make venv       only create/refresh .venv"
 	@echo "make clean      remove .venv and caches (keeps var/)"
 
@@ -59,6 +60,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# make test runs the year with 1,000 reports (the suite's time budget); this runs the full region.
+simulate: $(STAMP)
+	VTGW_SIMULATION_REPORTS=10000 $(BIN)/python -m pytest tests/simulation
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
