@@ -12,6 +12,9 @@
   admin records an escalation's outcome and withdraws an open handover there.
 - `GET /access-log`: the NEN 7513 access log, searched, with its chain checked
   (admin only).
+- The operations and report pages (partners, dead letters, alerts, the
+  quarterly report) and the case page's resend and decision not to monitor:
+  `ops_pages.py`.
 
 Every page carries strict security headers and is never cached; every form a
 CSRF token bound to the session; every view of case data and every action an
@@ -189,6 +192,9 @@ def create_dashboard_app(
     )
     app.router.add_post("/cases/{ref}/overdrachten/{id}/withdraw", withdraw, name="withdraw")
     app.router.add_get("/access-log", access_log_page, name="access_log")
+    from adapters.dashboard.ops_pages import add_ops_routes  # noqa: PLC0415 - it imports this
+
+    add_ops_routes(app)
     app.router.add_get("/static/dashboard.css", stylesheet, name="css")
     app.router.add_get("/static/dashboard.js", script, name="js")
     return app
@@ -545,6 +551,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     done = {
         "outcome": "De uitkomst van de escalatie is vastgelegd.",
         "withdrawn": "De intrekking is verstuurd.",
+        "resent": "Het bericht staat opnieuw in de wachtrij om te verzenden.",
+        "no_monitoring": "Het besluit om niet te monitoren is met reden vastgelegd.",
     }.get(request.query.get("gedaan", ""), "")
     content = (f'<p class="notice">{esc(done)}</p>' if done else "") + render_case(
         facts, dashboard.hub, dashboard.clock(), may_act=member.role.may_act, csrf=csrf

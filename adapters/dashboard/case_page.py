@@ -14,11 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from adapters.dashboard.ops_queries import MonitoringDecision, monitoring_decisions
 from adapters.dashboard.render import MOUNT, csrf_field, day_text, esc, moment_text
 from adapters.dashboard.urgency import confirmation_deadline
 from adapters.store.sql import SqlStore
 from adapters.store.tables import escalations as escalation_rows
 from gateway.domain.deadlines import AGREED_RULES, CONFIRMATION, DeadlineState, deadline_state
+from gateway.domain.delivery import Status, TimerKind, expects_receipt
 from gateway.domain.envelope import parse_timestamp
 from gateway.domain.escalation import Escalation, Outcome
 from gateway.domain.handover import Overdracht, OverdrachtState
@@ -68,7 +70,16 @@ _SHOWN_EVIDENCE = (
     "overdracht_id",
     "confirmation_id",
     "notice_id",
+    "resent_by",
+    "via",
 )
+
+NO_MONITORING_REASONS = (
+    ("verhuisd_buiten_regio", "gezin verhuisd buiten de regio"),
+    ("monitoring_elders_belegd", "monitoring elders belegd (andere VT-regio, GI)"),
+    ("anders", "anders"),
+)
+"""§7.1: any decision not to monitor but the agreed ones needs a recorded, well-founded reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,7 @@ class CaseFacts:
     view: Mapping[str, Any]
     handovers: Sequence[HandoverFacts]
     escalations: Sequence[tuple[int, Escalation]]
+    decisions: Sequence[MonitoringDecision] = ()
 
 
 async def case_facts(store: SqlStore, hub: Hub, case_ref: str) -> CaseFacts | None:
@@ -112,7 +124,9 @@ async def case_facts(store: SqlStore, hub: Hub, case_ref: str) -> CaseFacts | No
     for o in overdrachten:
         notice = await message_view(store, o.id, hub.party)
         handovers.append(HandoverFacts(o, notice, timers[o.id]))
-    return CaseFacts(view, handovers, found)
+    async with store.connection() as db:
+        decisions = await monitoring_decisions(db, case_ref)
+    return CaseFacts(view, handovers, found, decisions)
 
 
 def render_case(facts: CaseFacts, hub: Hub, now: datetime, *, may_act: bool, csrf: str) -> str:
@@ -126,8 +140,17 @@ def render_case(facts: CaseFacts, hub: Hub, now: datetime, *, may_act: bool, csr
     if not facts.handovers:
         parts.append('<p class="muted">Geen overdrachten in deze zaak.</p>')
     for handover in facts.handovers:
+        decided = [d for d in facts.decisions if d.overdracht_id == handover.overdracht.id]
         parts.append(
-            _handover(handover, facts.view["case_ref"], hub, now, may_act=may_act, csrf=csrf)
+            _handover(
+                handover,
+                facts.view["case_ref"],
+                hub,
+                now,
+                may_act=may_act,
+                csrf=csrf,
+                decisions=decided,
+            )
         )
     parts.append(_escalations(facts.escalations, facts.view["case_ref"], may_act, csrf))
     parts.append(_ledger(view["ledger"]))
@@ -135,7 +158,14 @@ def render_case(facts: CaseFacts, hub: Hub, now: datetime, *, may_act: bool, csr
 
 
 def _handover(
-    handover: HandoverFacts, case_ref: str, hub: Hub, now: datetime, *, may_act: bool, csrf: str
+    handover: HandoverFacts,
+    case_ref: str,
+    hub: Hub,
+    now: datetime,
+    *,
+    may_act: bool,
+    csrf: str,
+    decisions: Sequence[MonitoringDecision] = (),
 ) -> str:
     o = handover.overdracht
     deadline = confirmation_deadline(o.id, o.deadline, hub.calendar)
@@ -163,8 +193,13 @@ def _handover(
         _history(o),
         _deadlines(handover, deadline.due, o),
     ]
+    parts.append(_monitoring(handover, decisions))
     if may_act and not o.state.final:
         parts.append(_withdraw_form(case_ref, o, csrf))
+    if may_act and resendable(handover.notice):
+        parts.append(_resend_form(case_ref, handover, csrf))
+    if may_act and monitoring_planned(handover):
+        parts.append(_no_monitoring_form(case_ref, o, csrf))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -276,6 +311,71 @@ def _withdraw_form(case_ref: str, o: Overdracht, csrf: str) -> str:
         f'<label>Reden <select name="reden" required>{reasons}</select></label>'
         '<label>Toelichting <input name="toelichting" maxlength="2000"></label>'
         '<button type="submit" class="danger">Overdracht intrekken</button></form></div>'
+    )
+
+
+def resendable(notice: MessageView | None) -> bool:
+    """Undeliverable, or sent and still waiting for its receipt."""
+    if notice is None:
+        return False
+    status = notice.message.status
+    return status is Status.UNDELIVERABLE or (
+        status is Status.SENT and expects_receipt(notice.message.type)
+    )
+
+
+def monitoring_planned(handover: HandoverFacts) -> bool:
+    """A confirmed handover with monitoring requests still to go out (§7.1)."""
+    return handover.overdracht.state is OverdrachtState.CONFIRMED and any(
+        t.kind is TimerKind.MONITORING_REQUEST for t in handover.timers
+    )
+
+
+def _resend_form(case_ref: str, handover: HandoverFacts, csrf: str) -> str:
+    notice = handover.notice
+    assert notice is not None  # noqa: S101 - resendable() checked it
+    status = "onbestelbaar" if notice.message.status is Status.UNDELIVERABLE else "verzonden"
+    return (
+        '<div class="actions">'
+        f'<form method="post" class="resend" action="{MOUNT}/cases/{esc(case_ref)}'
+        f'/messages/{esc(notice.message.id)}/resend">'
+        f"{csrf_field(csrf)}"
+        f'<span class="muted">Bericht {esc(status)}, geen ontvangstbevestiging '
+        f"({notice.message.attempts} pogingen).</span>"
+        '<button type="submit">Opnieuw verzenden</button></form></div>'
+    )
+
+
+def _no_monitoring_form(case_ref: str, o: Overdracht, csrf: str) -> str:
+    reasons = "".join(
+        f'<option value="{esc(v)}">{esc(label)}</option>' for v, label in NO_MONITORING_REASONS
+    )
+    return (
+        '<div class="actions">'
+        f'<form method="post" class="no-monitoring" action="{MOUNT}/cases/{esc(case_ref)}'
+        f'/overdrachten/{esc(o.id)}/no-monitoring">'
+        f"{csrf_field(csrf)}"
+        f'<label>Niet monitoren, reden <select name="reden" required>{reasons}</select></label>'
+        '<label>Onderbouwing (zonder persoonsgegevens) <input name="toelichting" '
+        'maxlength="300" required></label>'
+        '<button type="submit">Besluit vastleggen</button></form></div>'
+    )
+
+
+def _monitoring(handover: HandoverFacts, decisions: Sequence[MonitoringDecision]) -> str:
+    if not decisions:
+        return ""
+    words = dict(NO_MONITORING_REASONS)
+    rows = "".join(
+        f"<tr><td>{esc(moment_text(d.at))}</td><td>{esc(d.by)}</td>"
+        f"<td>{esc(words.get(d.reason, d.reason))}</td><td>{esc(d.explanation)}</td>"
+        f"<td>{d.cancelled}</td></tr>"
+        for d in decisions
+    )
+    return (
+        '<h3>Besluit niet te monitoren (§7.1)</h3><table class="no-monitoring">'
+        "<thead><tr><th>Wanneer</th><th>Door</th><th>Reden</th><th>Onderbouwing</th>"
+        f"<th>Verzoeken geannuleerd</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 

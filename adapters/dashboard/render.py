@@ -68,7 +68,11 @@ def layout(
     if user is not None:
         audit = f'<a href="{MOUNT}/access-log">Toegangslog</a>' if admin else ""
         nav = (
-            f'<nav><a href="{MOUNT}/">Overdrachten</a>{audit}</nav>'
+            f'<nav><a href="{MOUNT}/">Overdrachten</a>'
+            f'<a href="{MOUNT}/partners">Partners</a>'
+            f'<a href="{MOUNT}/alerts">Meldingen</a>'
+            f'<a href="{MOUNT}/dead-letters">Geweigerd</a>'
+            f'<a href="{MOUNT}/reports">Rapportage</a>{audit}</nav>'
             f'<div class="who"><span>{esc(user)} · {esc(role)}</span>'
             f'<form method="post" action="{MOUNT}/sign-out" class="inline">{csrf_field(csrf)}'
             '<button type="submit" class="link">Afmelden</button></form></div>'
@@ -149,6 +153,20 @@ span.bad { color: var(--overdue); font-weight: 600; }
 .signin { max-width: 22rem; }
 .signin label { display: block; margin: .5rem 0; }
 .signin input { width: 100%; max-width: none; }
+figure.chart { margin: 0 0 1rem; background: #fff; border: 1px solid var(--line);
+  border-radius: 6px; padding: .5rem .75rem; }
+figure.chart figcaption { font-weight: 600; margin-bottom: .25rem; }
+svg.chart { max-width: 100%; height: auto; display: block; }
+table.report td, table.report th { text-align: right; }
+table.report td:first-child, table.report th:first-child { text-align: left; }
+table.report tfoot td { border-top: 2px solid var(--ink); }
+small, .small { font-size: .8rem; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+pre.raw { background: #fff; border: 1px solid var(--line); padding: .6rem; overflow: auto;
+  max-height: 30rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+tr.warning td.keys { background: var(--warning-bg); }
 code, .mono { font-family: ui-monospace, Menlo, monospace; font-size: .85em; }
 """
 

@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,16 +25,24 @@ from adapters.dashboard import DashboardSettings, create_dashboard_app, hash_pas
 from adapters.store.sql import SqlStore, migrate, open_store
 from gateway.bootstrap import Core, Paths, load_core
 from gateway.domain.calendar import WorkingDayCalendar
-from gateway.domain.contracts import Contracts, Transport
+from gateway.domain.contracts import Contracts, PublicKey, Transport
 from gateway.domain.envelope import CaseRef, format_timestamp
 from gateway.resources import data_dir
 from gateway.service.outgoing import Hub
 from gateway.service.pipeline import Verifier
 from gateway.service.ports import StoredMessage
-from gateway.service.receiving import Delivery, Disposition, receive
+from gateway.service.receiving import Delivery, Disposition, Handled, receive
 from gateway.service.relay import Claim, fire_due_timers, relay_once
 from gateway.service.submission import SubmitMessage, submit
-from gateway.vectors import load_examples, sign_object, signer_key, vector_key, with_test_keys
+from gateway.vectors import (
+    TEST_KEY_NOT_AFTER,
+    TEST_KEY_NOT_BEFORE,
+    load_examples,
+    sign_object,
+    signer_key,
+    vector_key,
+    with_test_keys,
+)
 from tests.fakes.publisher import RecordingPublisher
 from tests.integration.gateway_rig import free_port
 
@@ -121,6 +129,60 @@ class Region:
 
     async def fire_timers(self) -> None:
         await fire_due_timers(self.store, self.hub, CLAIM, self.clock())
+
+    def signed_answer(
+        self, notice: StoredMessage, message_type: str, key_label: str = "1", **changes: Any
+    ) -> Delivery:
+        """Like `answer`, but only the delivery: signed with the recipient's key `key_label`."""
+        now = self.clock()
+        obj = json.loads(json.dumps(self.examples[message_type]))
+        obj.update(
+            id=str(uuid.uuid4()),
+            sender=notice.recipient,
+            recipient=notice.sender,
+            thread=notice.thread,
+            reply_to=notice.id,
+            case={"ref": notice.case_ref, "gemeente": notice.gemeente},
+            sent_at=format_timestamp(now - timedelta(seconds=30)),
+        )
+        if "case" not in self.examples[message_type]:
+            del obj["case"]
+        obj.update(changes)
+        key = signer_key(self.contracts, notice.recipient, key_label)
+        raw = json.dumps(sign_object(obj, key), ensure_ascii=False).encode()
+        signer = self.contracts.signer_of(notice.recipient)
+        return Delivery(raw, signer.party if signer is not None else notice.recipient)
+
+    async def deliver(self, delivery: Delivery) -> Handled:
+        async with self.store.transaction() as uow:
+            return await receive(uow, self.hub, delivery, self.clock())
+
+    def use_contracts(self, contracts: Contracts) -> None:
+        """The gateway reads its contracts at start; this stands in for a restart with new ones."""
+        object.__setattr__(self.hub.verifier, "contracts", contracts)
+        self.contracts = contracts
+
+
+def with_key(contracts: Contracts, party: str, label: str, **window: datetime) -> Contracts:
+    """The contracts with one more test key (`label`) for `party`, e.g. after a key rotation."""
+    signing = vector_key(party, label)
+    key = PublicKey(
+        signing.kid,
+        signing.public_bytes(),
+        window.get("not_before", TEST_KEY_NOT_BEFORE),
+        window.get("not_after", TEST_KEY_NOT_AFTER),
+    )
+    return Contracts(replace(c, keys=(*c.keys, key)) if c.party == party else c for c in contracts)
+
+
+def with_keys_ending(contracts: Contracts, party: str, not_after: datetime) -> Contracts:
+    """The contracts with every key of `party` ending at `not_after`."""
+    return Contracts(
+        replace(c, keys=tuple(replace(k, not_after=not_after) for k in c.keys))
+        if c.party == party
+        else c
+        for c in contracts
+    )
 
 
 @asynccontextmanager
