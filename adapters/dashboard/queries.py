@@ -2,9 +2,12 @@
 
 SQLAlchemy Core on the store's tables, on a connection of the store
 (`SqlStore.connection()`), because the ports' `still_open()` loads every open
-handover and the start page must stay fast with 100,000 of them: a page is
-one indexed query with LIMIT/OFFSET, the counts one aggregate, and the
-marker of the live updates a handful of index lookups.
+handover and the start page must stay fast with 100,000 of them. Every read
+goes by `overdrachten.open_deadline` (the deadline while open, NULL once
+final) and its partial indexes (all, by municipality, by partner; migration
+0009): a page walks the index in deadline order and stops after LIMIT (or
+continues after a (deadline, id) key), the counts read the index alone, and
+the marker of the live updates is a handful of index lookups.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapters.dashboard.urgency import Cutoffs
-from adapters.store.tables import escalations, ledger, messages, overdrachten
+from adapters.store.tables import (
+    alerts,
+    escalations,
+    ledger,
+    message_status,
+    messages,
+    overdrachten,
+)
 from gateway.domain.deadlines import DeadlineState
 from gateway.domain.handover import OverdrachtState
 
@@ -29,7 +39,7 @@ OPEN_STATES = (
     OverdrachtState.DEFERRED.value,
 )
 
-_deadline = func.coalesce(overdrachten.c.deferred_to, overdrachten.c.advised_term)
+_deadline = overdrachten.c.open_deadline  # coalesce(deferred_to, advised_term) while open
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +76,9 @@ class OpenCounts:
 
 
 def _conditions(filters: OpenFilter, cutoffs: Cutoffs) -> list[ColumnElement[bool]]:
-    states = [filters.state] if filters.state in OPEN_STATES else list(OPEN_STATES)
-    conditions: list[ColumnElement[bool]] = [overdrachten.c.state.in_(states)]
+    conditions: list[ColumnElement[bool]] = [_deadline.is_not(None)]  # open: the indexes' rows
+    if filters.state in OPEN_STATES:
+        conditions.append(overdrachten.c.state == filters.state)
     if filters.gemeente:
         conditions.append(overdrachten.c.gemeente == filters.gemeente)
     if filters.recipient:
@@ -86,9 +97,24 @@ def _conditions(filters: OpenFilter, cutoffs: Cutoffs) -> list[ColumnElement[boo
 
 
 async def open_page(
-    db: AsyncConnection, filters: OpenFilter, cutoffs: Cutoffs, *, page: int, size: int
+    db: AsyncConnection,
+    filters: OpenFilter,
+    cutoffs: Cutoffs,
+    *,
+    page: int,
+    size: int,
+    after: tuple[date, str] | None = None,
 ) -> list[OpenRow]:
-    """The open handovers on page `page` (from 1), earliest deadline first."""
+    """The open handovers on page `page` (from 1), earliest deadline first.
+
+    With `after` (the deadline and id of the last row shown) the page is the `size`
+    rows that follow it, whatever `page` says: a keyset, as cheap on page 2,000 as
+    on page 1, where an OFFSET reads and skips every row before the page.
+    """
+    conditions = _conditions(filters, cutoffs)
+    if after is not None:
+        day, last_id = after
+        conditions.append(or_(_deadline > day, and_(_deadline == day, overdrachten.c.id > last_id)))
     statement = (
         select(
             overdrachten.c.id,
@@ -101,16 +127,21 @@ async def open_page(
             overdrachten.c.deferred_to,
             overdrachten.c.opened_at,
         )
-        .where(*_conditions(filters, cutoffs))
+        .where(*conditions)
         .order_by(_deadline, overdrachten.c.id)
         .limit(size)
-        .offset((max(page, 1) - 1) * size)
     )
+    if after is None:
+        statement = statement.offset((max(page, 1) - 1) * size)
     return [_row(row) for row in await db.execute(statement)]
 
 
 async def open_counts(db: AsyncConnection, filters: OpenFilter, cutoffs: Cutoffs) -> OpenCounts:
-    """How many handovers match, and how many of them warn and are overdue."""
+    """How many handovers match, and how many of them warn and are overdue.
+
+    One pass over the matching entries of a deadline index (the table is not read
+    unless a state or moment filter needs its rows).
+    """
     overdue = _deadline <= cutoffs.overdue_through
     warning = and_(_deadline > cutoffs.overdue_through, _deadline <= cutoffs.warning_through)
     row = (
@@ -128,28 +159,24 @@ async def open_counts(db: AsyncConnection, filters: OpenFilter, cutoffs: Cutoffs
 async def change_marker(db: AsyncConnection) -> str:
     """A short text that changes whenever what the start page shows may have changed.
 
-    The open handovers per state, and the newest message, ledger entry and
-    escalation: a receipt, confirmation, deferral or withdrawal each add a
-    message, and each moves a count or the ledger.
+    The newest message, status change of a message, ledger entry, escalation and
+    alert: a new handover, a receipt, confirmation, deferral or withdrawal each add a
+    message, an undeliverable notice a status change, a bounce an alert, and each
+    moves the ledger or a state. Each is the maximum of a primary key: an index
+    lookup, however many handovers are open (counting them per state read them all).
     """
-    counts = await db.execute(
-        select(overdrachten.c.state, func.count())
-        .where(overdrachten.c.state.in_(OPEN_STATES))
-        .group_by(overdrachten.c.state)
-    )
     newest = (
         await db.execute(
             select(
                 select(func.max(messages.c.seq)).scalar_subquery(),
+                select(func.max(message_status.c.seq)).scalar_subquery(),
                 select(func.max(ledger.c.sequence)).scalar_subquery(),
                 select(func.max(escalations.c.number)).scalar_subquery(),
+                select(func.max(alerts.c.id)).scalar_subquery(),
             )
         )
     ).one()
-    by_state = ",".join(
-        f"{state}={count}" for state, count in sorted((str(r[0]), int(r[1])) for r in counts)
-    )
-    return f"{by_state};{newest[0] or 0};{newest[1] or 0};{newest[2] or 0}"
+    return ";".join(str(value or 0) for value in newest)
 
 
 def _row(row: Any) -> OpenRow:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Row, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -892,6 +892,7 @@ class SqlHandovers:
             "deferred_to": o.deferred_to,
             "history": _history_json(o.history),
             "opened_at": _opened(o)[0],
+            "open_deadline": None if o.state.final else o.deadline,
         }
         await self._db.execute(
             _insert(self._db, overdrachten)
@@ -924,6 +925,24 @@ class SqlHandovers:
             select(overdrachten).where(overdrachten.c.state.in_(open_states))
         )
         return sorted((_overdracht(row) for row in rows), key=_opened)
+
+    @translating
+    async def open_due_through(
+        self, last_day: date, *, limit: int, after: tuple[date, str] | None = None
+    ) -> Sequence[Overdracht]:
+        deadline = overdrachten.c.open_deadline  # NULL once final: the partial index's rows
+        statement = select(overdrachten).where(deadline <= last_day)
+        if after is not None:
+            statement = statement.where(
+                or_(
+                    deadline > after[0],
+                    and_(deadline == after[0], overdrachten.c.id > after[1]),
+                )
+            )
+        rows = await self._db.execute(
+            statement.order_by(deadline, overdrachten.c.id).limit(max(limit, 0))
+        )
+        return [_overdracht(row) for row in rows]
 
 
 def _overdracht(row: Row[Any]) -> Overdracht:

@@ -248,9 +248,42 @@ overdrachten = Table(
     Column("deferred_to", Date),
     Column("history", Text, nullable=False),  # JSON array of {state, at, evidence}
     Column("opened_at", UtcDateTime),  # the notice's moment (migration 0004)
+    # The last day for the confirmation while the handover is open (the latest deferral's
+    # date, else the advised term); NULL once it is final (migration 0009).
+    Column("open_deadline", Date),
     Index("ix_overdrachten_case_ref", "case_ref"),
     Index("ix_overdrachten_opened_at", "opened_at"),
     Index("ix_overdrachten_state_advised_term", "state", "advised_term"),
+)
+
+# The open handovers by deadline (the start page, the API's overdue list): ORDER BY +
+# LIMIT walks an index, a count or a deadline range reads the index alone; by
+# municipality and by partner too, the start page's most selective filters.
+_still_open = overdrachten.c.open_deadline.is_not(None)
+Index(  # state and moment ride along: a count filtered by them reads no table row
+    "ix_overdrachten_open_deadline",
+    overdrachten.c.open_deadline,
+    overdrachten.c.id,
+    overdrachten.c.state,
+    overdrachten.c.moment,
+    postgresql_where=_still_open,
+    sqlite_where=_still_open,
+)
+Index(
+    "ix_overdrachten_gemeente_open_deadline",
+    overdrachten.c.gemeente,
+    overdrachten.c.open_deadline,
+    overdrachten.c.id,
+    postgresql_where=_still_open,
+    sqlite_where=_still_open,
+)
+Index(
+    "ix_overdrachten_recipient_open_deadline",
+    overdrachten.c.recipient,
+    overdrachten.c.open_deadline,
+    overdrachten.c.id,
+    postgresql_where=_still_open,
+    sqlite_where=_still_open,
 )
 
 # The escalations (§8.6, annex 4), numbered by the store, oldest first by opened_at.

@@ -277,6 +277,12 @@ class Handovers(Protocol):
     async def still_open(self) -> Sequence[Overdracht]:
         """The overdrachten in no final state (sent, delivered, deferred)."""
 
+    async def open_due_through(
+        self, last_day: date, *, limit: int, after: tuple[date, str] | None = None
+    ) -> Sequence[Overdracht]:
+        """Open overdrachten whose deadline (`Overdracht.deadline`) is on or before `last_day`,
+        by deadline then id, at most `limit`; after the (deadline, id) `after` if given."""
+
     async def opened_between(self, start: datetime, end: datetime) -> Sequence[Overdracht]:
         """The overdrachten whose notice went out in [start, end), oldest first."""
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from gateway.domain.delivery import StatusChange, TimerKind
@@ -524,6 +524,17 @@ class MemoryHandovers:
     async def still_open(self) -> Sequence[Overdracht]:
         found = (o for o in self._tx.state.overdrachten.values() if not o.state.final)
         return sorted(found, key=_opened)
+
+    async def open_due_through(
+        self, last_day: date, *, limit: int, after: tuple[date, str] | None = None
+    ) -> Sequence[Overdracht]:
+        found = sorted(
+            (o.deadline, o.id)
+            for o in self._tx.state.overdrachten.values()
+            if not o.state.final and o.deadline <= last_day
+        )
+        keys = [key for key in found if after is None or key > after]
+        return [self._tx.state.overdrachten[i] for _, i in keys[: max(limit, 0)]]
 
 
 def _kept_escalation(escalation: Escalation) -> Escalation:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from adapters.dashboard import access_log as _access_log_table  # noqa: F401  (joins the metadata)
+from adapters.dashboard import ops_queries as _dashboard_ops_tables  # noqa: F401  (0008)
 from adapters.email import store as _email_tables  # noqa: F401  (the bridge's tables join the metadata)
 from adapters.store import SqlStore, migrate, open_store
 from adapters.store.engine import create_engine
@@ -824,6 +826,47 @@ class StoreContract:
             await uow.handovers.save(withdrawn)
         async with store.transaction() as uow:
             assert list(await uow.handovers.still_open()) == [waiting]
+
+    async def test_open_due_through_pages_open_handovers_by_deadline(self, store: Store) -> None:
+        """open_due_through() gives the open ones due on or before a day, by deadline then id,
+        at most `limit`, after a (deadline, id) key; a deferral's date counts, a final one not."""
+        early = notice("n-early")  # advised 12 December
+        same_day = notice("a-same-day")
+        advised_first = replace(notice("n-deferred"), advised_term=date(2026, 12, 1))
+        deferred = on_deferral(
+            on_receipt(advised_first, sender="jbg", message_id="r1", at=NOW),
+            sender="jbg",
+            message_id="d1",
+            at=NOW + SECOND,
+            new_date=date(2026, 12, 20),
+            reason="capaciteit",
+        )
+        late = on_deferral(
+            notice("n-late"),
+            sender="jbg",
+            message_id="d2",
+            at=NOW + SECOND,
+            new_date=date(2027, 1, 20),
+            reason="capaciteit",
+        )
+        confirmed = on_confirmation(notice("n-confirmed"), sender="jbg", message_id="c1", at=NOW)
+        async with store.transaction() as uow:
+            for overdracht in (early, same_day, late, confirmed, advised_first):
+                await uow.handovers.save(overdracht)
+            await uow.handovers.save(deferred)  # its deadline moved past the others'
+        day = date(2026, 12, 31)
+        async with store.transaction() as uow:
+            everything = await uow.handovers.open_due_through(day, limit=10)
+            first_two = await uow.handovers.open_due_through(day, limit=2)
+            rest = await uow.handovers.open_due_through(
+                day, limit=10, after=(first_two[-1].deadline, first_two[-1].id)
+            )
+            none_yet = await uow.handovers.open_due_through(date(2026, 12, 11), limit=10)
+            nothing = await uow.handovers.open_due_through(day, limit=0)
+        assert list(everything) == [same_day, early, deferred]
+        assert list(first_two) + list(rest) == list(everything)
+        assert list(none_yet) == []
+        assert list(nothing) == []
 
     # --- escalations -----------------------------------------------------------------
 
