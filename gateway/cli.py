@@ -326,7 +326,7 @@ def ledger_overdue(args: argparse.Namespace, out: TextIO) -> int:
         try:
             now = datetime.now(UTC)
             return (
-                await held_past_deadline(store, calendar, now, settings.party),
+                await held_past_deadline(store, calendar, now, settings.party, limit=args.limit),
                 await overdue_terms(store),
             )
         finally:
@@ -572,6 +572,7 @@ def _add_ledger_commands(commands: Any) -> None:
     holder.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
     holder.set_defaults(command=ledger_holder)
     late = ledger.add_parser("overdue", help="cases VT holds past their confirmation deadline")
+    late.add_argument("--limit", type=int, default=1000, help="at most this many handovers")
     late.add_argument("--config", type=Path, default=Path("config/gateway.toml"))
     late.set_defaults(command=ledger_overdue)
 

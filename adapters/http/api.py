@@ -71,6 +71,8 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _CASE_REF = re.compile(r"VT-[0-9]{4}-[0-9]{6}")
 _DOCUMENT_URI = "urn:vtgw:api:openapi.json"
 _READ_CHUNK = 64 * 1024
+_MAX_NUMBER: Final = 2**63 - 1  # an escalation's number: the store's BIGINT key
+_REPORT_YEARS: Final = (2000, 2999)  # the document's pattern of a quarter says the same
 
 log = structlog.get_logger("vtgw.api")
 
@@ -153,7 +155,13 @@ def create_api_app(
     """
     document = load_openapi()
     app = web.Application(
-        middlewares=[access_log, security_headers, error_responses, bearer_authentication]
+        middlewares=[
+            access_log,
+            security_headers,
+            error_responses,
+            bearer_authentication,
+            documented_query,
+        ]
     )
     app[CONTEXT] = ApiContext(
         store=store,
@@ -295,13 +303,24 @@ async def get_case(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
+OVERDUE_DEFAULT = 100
+OVERDUE_MAX = 1000
+
+
 async def get_overdue(request: web.Request) -> web.Response:
     """The handovers VT still holds past their confirmation deadline, earliest first;
     and VT's own terms that ended before it decided what follows."""
     api = request.app[CONTEXT]
     now = api.clock()
     calendar = WorkingDayCalendar.for_region(api.region)
-    late = await held_past_deadline(api.store, calendar, now, api.hub.party)
+    limit_text = request.query.get("limit", str(OVERDUE_DEFAULT))
+    if not (limit_text.isascii() and limit_text.isdigit()) or not (
+        1 <= int(limit_text) <= OVERDUE_MAX
+    ):
+        raise ApiError(
+            400, ErrorCode.MALFORMED.value, f"limit is a whole number from 1 to {OVERDUE_MAX}"
+        )
+    late = await held_past_deadline(api.store, calendar, now, api.hub.party, limit=int(limit_text))
     terms = await overdue_terms(api.store)
     return web.json_response({"at": format_timestamp(now), "handovers": late, "terms": terms})
 
@@ -316,7 +335,11 @@ async def post_escalation_outcome(request: web.Request) -> web.Response:
     """VT staff record a route's outcome: I solved, II not solved (the next route)."""
     api = request.app[CONTEXT]
     number_text = request.match_info["number"]
-    if not number_text.isdigit() or len(number_text) > 18:
+    # ASCII digits only ("²".isdigit() is True, int("²") a ValueError), and within the
+    # store's 64-bit key, as the document's maximum says
+    if not (number_text.isascii() and number_text.isdigit()) or not (
+        1 <= int(number_text) <= _MAX_NUMBER
+    ):
         raise ApiError(
             400, ErrorCode.MALFORMED.value, "the escalation number is a positive integer"
         )
@@ -367,6 +390,8 @@ async def _report(request: web.Request) -> dict[str, Any]:
         raise ApiError(
             400, ErrorCode.MALFORMED.value, "a quarter is written like 2026Q3"
         ) from error
+    if not _REPORT_YEARS[0] <= quarter.year <= _REPORT_YEARS[1]:  # year 0 has no calendar
+        raise ApiError(400, ErrorCode.MALFORMED.value, "a report's year lies in 2000 to 2999")
     calendar = WorkingDayCalendar.for_region(api.region)
     return await reporting.report(api.store, api.region, calendar, quarter)
 
@@ -519,6 +544,32 @@ async def bearer_authentication(request: web.Request, handler: Handler) -> web.S
         )
     request[CALLER] = caller
     return await handler(request)
+
+
+@web.middleware
+async def documented_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A query parameter the route's operation does not document is MALFORMED: a caller's
+    typo (`?limt=`) must not pass silently for the default."""
+    route = request.match_info.route
+    if route.resource is not None and request.query:
+        api = request.app[CONTEXT]
+        path = route.resource.canonical.removeprefix(_api_prefix(request))
+        operation = api.document["paths"].get(path, {}).get(request.method.lower(), {})
+        allowed = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            raise ApiError(
+                400,
+                ErrorCode.MALFORMED.value,
+                "query parameters this route does not know: " + ", ".join(unknown)[:200],
+            )
+    return await handler(request)
+
+
+def _api_prefix(request: web.Request) -> str:
+    """Where the API is mounted (`/api/v1`), so a route's template matches the document's."""
+    here = str(request.app.router[OPENAPI_ROUTE].url_for())
+    return here.removesuffix("/openapi.json")
 
 
 def _route_template(request: web.Request) -> str:

@@ -140,17 +140,20 @@ async def case_view(
 
 
 async def held_past_deadline(
-    store: Store, calendar: WorkingDayCalendar, now: datetime, vt: str
+    store: Store, calendar: WorkingDayCalendar, now: datetime, vt: str, *, limit: int = 100
 ) -> list[dict[str, Any]]:
     """The handovers VT still holds after the confirmation deadline passed (§8.5 C, D).
 
     A handover's deadline is its advised term, or the new date of a deferral,
     at 17:00 local (the next working day's when it is none): the rule
-    `deadlines.CONFIRMATION`. Earliest deadline first.
+    `deadlines.CONFIRMATION`. Earliest deadline first, at most `limit` (read from the
+    index of open deadlines: what is due by today, never all open handovers).
     """
     late = []
     async with store.transaction() as uow:
-        for overdracht in await uow.handovers.still_open():
+        for overdracht in await uow.handovers.open_due_through(
+            calendar.local_day(now), limit=limit
+        ):
             deadline = CONFIRMATION.deadline(overdracht.id, overdracht.deadline, calendar)
             if deadline_state(deadline, now) != DeadlineState.OVERDUE:
                 continue

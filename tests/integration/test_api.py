@@ -643,13 +643,14 @@ async def test_the_log_of_a_submit_holds_no_value_of_the_body(
 async def test_the_log_names_the_route_template_not_the_path_or_the_query(
     client: Client,
 ) -> None:
-    """GET with a query: the log has the template with {id}, never the query's value."""
+    """GET with a query: the log has the template with {id}, never the query's value; a query
+    parameter the route does not document is refused (MALFORMED)."""
     message_id = "00000000-0000-4000-8000-000000000000"
     with capture_logs() as events:
         await client.get(f"{API_PREFIX}/messages/{message_id}?bsn=111222333", headers=AUTH)
     [call] = [e for e in events if e["event"] == "api_call"]
     assert call["route"] == f"{API_PREFIX}/messages/{{id}}"
-    assert (call["status"], call["error_code"]) == (404, "NOT_FOUND")
+    assert (call["status"], call["error_code"]) == (400, "MALFORMED")
     assert "111222333" not in repr(events)
 
 
@@ -829,3 +830,25 @@ async def test_a_case_with_an_open_handover_is_not_closed(
     )
     body = await documented(response, "/cases/{ref}/close", "post")
     assert (response.status, body["code"]) == (409, "INVALID_STATE")
+
+
+async def test_the_overdue_list_is_limited_earliest_first_and_a_wrong_limit_is_malformed(
+    client: Client, store: Store, examples: dict[str, dict[str, Any]]
+) -> None:
+    """GET /overdue?limit=N: at most N handovers VT holds past their term, earliest first;
+    a limit outside 1..1000 is MALFORMED."""
+    notice = examples["overdracht.notice"]
+    for day, ref in (("2026-11-02", "VT-2026-000501"), ("2026-11-03", "VT-2026-000502")):
+        body = {**notice["body"], "geadviseerde_termijn": {"uiterlijk": day}}
+        case = {**notice["case"], "ref": ref}
+        await submitted(client, {**request_of(notice), "case": case, "body": body})
+    response = await client.get(f"{API_PREFIX}/overdue?limit=1", headers=AUTH)
+    body = await documented(response, "/overdue", "get")
+    assert [h["case_ref"] for h in body["handovers"]] == ["VT-2026-000501"]
+    response = await client.get(f"{API_PREFIX}/overdue", headers=AUTH)
+    body = await documented(response, "/overdue", "get")
+    assert [h["case_ref"] for h in body["handovers"]] == ["VT-2026-000501", "VT-2026-000502"]
+    for wrong in ("0", "1001", "x", "²"):
+        response = await client.get(f"{API_PREFIX}/overdue?limit={wrong}", headers=AUTH)
+        body = await documented(response, "/overdue", "get")
+        assert (response.status, body["code"]) == (400, "MALFORMED")
