@@ -60,7 +60,10 @@ class Quarter:
         match = _QUARTER.fullmatch(text)
         if match is None:
             raise ValueError(f"a quarter is written like 2026Q3, not {text!r}")
-        return cls(int(match[1]), int(match[2]))
+        year = int(match[1])
+        if not 2000 <= year <= 2999:  # the range the API document allows
+            raise ValueError(f"a quarter's year lies from 2000 to 2999, not {year}")
+        return cls(year, int(match[2]))
 
     def __str__(self) -> str:
         return f"{self.year}Q{self.number}"

@@ -141,3 +141,11 @@ def test_a_confirmation_by_the_new_date_of_a_reasoned_deferral_is_within_the_ter
         1,
         2,
     )
+
+
+def test_a_quarter_outside_the_years_2000_to_2999_is_refused() -> None:
+    """Year 0 has no calendar date and 9999Q4 ends in year 10000: refused, not a crash."""
+    for text in ("0000Q1", "9999Q4", "1999Q4"):
+        with pytest.raises(ValueError, match="from 2000 to 2999"):
+            Quarter.parse(text)
+    assert str(Quarter.parse("2026Q3")) == "2026Q3"
