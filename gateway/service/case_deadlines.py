@@ -54,9 +54,7 @@ async def vt_sends(
     if case_ref is None:
         return
     for rule in terms_ended(message.type, body):
-        await _end(uow, vt, subject(rule, case_ref), _CASE_TIMERS, at)
-        await uow.alerts.close(case_due_soon_alert(rule, case_ref), at)
-        await uow.alerts.close(case_overdue_alert(rule, case_ref), at)
+        await _end_case_term(uow, vt, rule, case_ref, at)
     for started in terms_started(message.type, body, sent_at=at, opens_case=opens_case):
         name = subject(started.rule, case_ref)
         if any(t.kind in _CASE_TIMERS for t in await uow.timers.pending(vt, name)):
@@ -86,9 +84,8 @@ async def vt_sends(
 
 async def enrichment_answered(uow: UnitOfWork, request: StoredMessage, at: datetime) -> None:
     """A partner's enrichment.response: its request's timers stop, its alerts close."""
-    await _end(uow, request.sender, request.id, _ENRICHMENT_TIMERS, at)
-    await uow.alerts.close(enrichment_due_soon_alert(request.id), at)
-    await uow.alerts.close(enrichment_overdue_alert(request.id), at)
+    alerts = (enrichment_due_soon_alert(request.id), enrichment_overdue_alert(request.id))
+    await stop_term(uow, request.sender, request.id, _ENRICHMENT_TIMERS, alerts=alerts, at=at)
 
 
 async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
@@ -125,16 +122,31 @@ async def _enrichment_deadline(uow: UnitOfWork, timer: Timer, now: datetime) -> 
     await uow.alerts.open(enrichment_overdue_alert(request.id), f"{about}: not answered", now)
 
 
-async def _end(
-    uow: UnitOfWork, sender: str, subject_id: str, kinds: tuple[TimerKind, ...], at: datetime
+async def _end_case_term(
+    uow: UnitOfWork, vt: str, rule: DeadlineRule, case_ref: str, at: datetime
 ) -> None:
+    alerts = (case_due_soon_alert(rule, case_ref), case_overdue_alert(rule, case_ref))
+    await stop_term(uow, vt, subject(rule, case_ref), _CASE_TIMERS, alerts=alerts, at=at)
+
+
+async def stop_term(
+    uow: UnitOfWork,
+    sender: str,
+    subject_id: str,
+    kinds: tuple[TimerKind, ...],
+    *,
+    alerts: tuple[str, ...],
+    at: datetime,
+) -> None:
+    """A term's deed is done: its timers (of these kinds, about this subject) are cancelled
+    and its alerts closed. Every term of the gateway ends this way."""
     for kind in kinds:
         await uow.timers.cancel(kind, sender, subject_id, at)
+    for key in alerts:
+        await uow.alerts.close(key, at)
 
 
 async def end_terms(uow: UnitOfWork, vt: str, case_ref: str, at: datetime) -> None:
     """Every one of VT's own terms for the case stops: timers cancelled, alerts closed."""
     for rule in CASE_RULES.values():
-        await _end(uow, vt, subject(rule, case_ref), _CASE_TIMERS, at)
-        await uow.alerts.close(case_due_soon_alert(rule, case_ref), at)
-        await uow.alerts.close(case_overdue_alert(rule, case_ref), at)
+        await _end_case_term(uow, vt, rule, case_ref, at)

@@ -61,18 +61,15 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
     vt, calendar = hub.party, hub.calendar
     if message.case_ref is None or message.gemeente is None:
         return
-    if message.type == "zorgmelding.forward":
-        # §5.1: an overige zorgmelding is an advice, no dossier: nobody takes a case over.
-        await case_deadlines.vt_sends(
-            uow, message, body, vt=vt, calendar=calendar, opens_case=False
-        )
-        await retention.vt_sends(uow, message, body, calendar)
-        return
-    opens_case = await uow.ledger.last_of(message.case_ref) is None
+    # §5.1: an overige zorgmelding is an advice, no dossier: it opens no case in the ledger.
+    advice = message.type == "zorgmelding.forward"
+    opens_case = not advice and await uow.ledger.last_of(message.case_ref) is None
     await case_deadlines.vt_sends(
         uow, message, body, vt=vt, calendar=calendar, opens_case=opens_case
     )
     await retention.vt_sends(uow, message, body, calendar)
+    if advice:
+        return
     if opens_case:
         await append(
             uow,
@@ -268,10 +265,8 @@ async def _clear_deadline(uow: UnitOfWork, overdracht: Overdracht, vt: str, at: 
 
     Its timers are cancelled and its alerts closed.
     """
-    for kind in _DEADLINE_TIMERS:
-        await uow.timers.cancel(kind, vt, overdracht.id, at)
-    await uow.alerts.close(due_soon_alert(overdracht.id), at)
-    await uow.alerts.close(overdue_alert(overdracht.id), at)
+    alerts = (due_soon_alert(overdracht.id), overdue_alert(overdracht.id))
+    await case_deadlines.stop_term(uow, vt, overdracht.id, _DEADLINE_TIMERS, alerts=alerts, at=at)
 
 
 async def deadline_reached(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
@@ -436,8 +431,9 @@ async def _monitoring_answered(
         return  # an extra check VT asked for by hand: kept as a message only
     answered = on_response(check, sender=response.sender, message_id=response.id, at=at)
     await uow.monitoring.save_many([answered])
-    await uow.timers.cancel(TimerKind.MONITORING_ANSWER_DUE, request.sender, request.id, at)
-    await uow.alerts.close(monitoring_overdue_alert(request.id), at)
+    alerts = (monitoring_overdue_alert(request.id),)
+    kinds = (TimerKind.MONITORING_ANSWER_DUE,)
+    await case_deadlines.stop_term(uow, request.sender, request.id, kinds, alerts=alerts, at=at)
 
 
 async def _monitoring_answer_overdue(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
@@ -474,8 +470,9 @@ async def _question_asked(
 
 
 async def _question_answered(uow: UnitOfWork, *, team: str, question_id: str, at: datetime) -> None:
-    await uow.timers.cancel(TimerKind.VT_ANSWER_DUE, team, question_id, at)
-    await uow.alerts.close(answer_overdue_alert(question_id), at)
+    alerts = (answer_overdue_alert(question_id),)
+    kinds = (TimerKind.VT_ANSWER_DUE,)
+    await case_deadlines.stop_term(uow, team, question_id, kinds, alerts=alerts, at=at)
 
 
 async def _answer_overdue(uow: UnitOfWork, timer: Timer, now: datetime) -> None:
