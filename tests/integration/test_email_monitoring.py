@@ -60,20 +60,30 @@ async def answer_on_the_page(
     return html
 
 
-async def test_a_team_on_the_bridge_answers_the_monitoring_request_on_its_page(
+WHO = {"naam": "Test Coördinator", "functie": "coördinator"}
+
+
+async def monitoring_request_mailed(
     world: World, mailbox: Mailbox, client: TestClient[web.Request, web.Application]
-) -> None:
-    """§7.1 B, C: the 3-month request reaches the team by mail, its answer counts on time."""
+) -> str:
+    """Tiel confirms the notice on its page; 3 months on the monitoring request is mailed.
+    The notice's id."""
     notice_id = await notice_mailed(world)
     await record_receipts(world.context, world.clock.now)
-    who = {"naam": "Test Coördinator", "functie": "coördinator"}
-    await answer_on_the_page(client, mailbox.mails[0].link(), {"keuze": "bevestigen", **who})
-
+    await answer_on_the_page(client, mailbox.mails[0].link(), {"keuze": "bevestigen", **WHO})
     world.clock.now = datetime(2027, 3, 1, 10, 0, tzinfo=ZONE)  # 3 months on, a Monday
     assert await fire_due_timers(world.store, world.hub, CLAIM, world.clock.now) >= 1
     publishers = {Transport.EMAIL: EmailPublisher(world.context)}
     contracts = world.hub.verifier.contracts
     assert await relay_once(world.store, publishers, contracts, CLAIM, world.clock.now) >= 1
+    return notice_id
+
+
+async def test_a_team_on_the_bridge_answers_the_monitoring_request_on_its_page(
+    world: World, mailbox: Mailbox, client: TestClient[web.Request, web.Application]
+) -> None:
+    """§7.1 B, C: the 3-month request reaches the team by mail, its answer counts on time."""
+    notice_id = await monitoring_request_mailed(world, mailbox, client)
     mails = mailbox.mails
     handle = str(mails[0].message["Subject"]).rpartition(" - dossier ")[2]
     assert [str(m.message["Subject"]) for m in mails[1:]] == [
@@ -84,7 +94,7 @@ async def test_a_team_on_the_bridge_answers_the_monitoring_request_on_its_page(
         assert condition["omschrijving"] not in request_mail.text()  # the page shows it, not mail
         assert condition["omschrijving"] not in request_mail.html()
     form = {
-        **who,
+        **WHO,
         "voldaan_1": "ja",
         "voldaan_2": "deels",
         "toelichting_2": "Traject loopt nog.",
@@ -114,14 +124,7 @@ async def test_a_monitoring_answer_that_breaks_the_rules_is_refused_on_the_page(
     world: World, mailbox: Mailbox, client: TestClient[web.Request, web.Application]
 ) -> None:
     """Stable safety without direct safety is refused with a clear message; nothing is sent."""
-    await notice_mailed(world)
-    await record_receipts(world.context, world.clock.now)
-    who = {"naam": "Test Coördinator", "functie": "coördinator"}
-    await answer_on_the_page(client, mailbox.mails[0].link(), {"keuze": "bevestigen", **who})
-    world.clock.now = datetime(2027, 3, 1, 10, 0, tzinfo=ZONE)
-    await fire_due_timers(world.store, world.hub, CLAIM, world.clock.now)
-    publishers = {Transport.EMAIL: EmailPublisher(world.context)}
-    await relay_once(world.store, publishers, world.hub.verifier.contracts, CLAIM, world.clock.now)
+    await monitoring_request_mailed(world, mailbox, client)
     (request_mail,) = [m for m in mailbox.mails if "monitoring" in str(m.message["Subject"])]
     path = urlsplit(request_mail.link()).path
     page = await client.get(path)
@@ -129,7 +132,7 @@ async def test_a_monitoring_answer_that_breaks_the_rules_is_refused_on_the_page(
     assert match is not None
     nonce = page.cookies[CSRF_COOKIE].value
     form = {
-        **who,
+        **WHO,
         "csrf": match.group(1),
         "voldaan_1": "ja",
         "voldaan_2": "ja",
