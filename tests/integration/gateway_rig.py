@@ -91,6 +91,8 @@ class GatewayRig:
     smtp_port: int | None = None  # set: the e-mail bridge runs, mailing to this SMTP server
     bridge_port: int = field(default_factory=free_port)  # the bridge's inbound SMTP listener
     link_lifetime: str = "P7D"
+    amqp_urls: tuple[str, ...] = ()  # set: these nodes (a cluster), not the local broker
+    management_url: str = MANAGEMENT_URL  # where the partners' broker users are provisioned
 
     @property
     def bridge_secret_file(self) -> Path:
@@ -129,7 +131,7 @@ class GatewayRig:
         asyncio.run(
             provision(
                 self.contracts(),
-                management_url=MANAGEMENT_URL,
+                management_url=self.management_url,
                 admin_user=ADMIN_USER,
                 admin_password=ADMIN_PASSWORD,
                 credentials_dir=self.root / "credentials",
@@ -150,7 +152,7 @@ party = "vt-gz"
 [store]
 dsn = "{self.dsn}"
 [amqp]
-urls = ["{amqp_url(self.vhost)}"]
+urls = {json.dumps(list(self.amqp_urls or (amqp_url(self.vhost),)))}
 prefetch = 200
 batch_size = 100
 batch_wait_ms = 5
