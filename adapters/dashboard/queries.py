@@ -6,8 +6,9 @@ handover and the start page must stay fast with 100,000 of them. Every read
 goes by `overdrachten.open_deadline` (the deadline while open, NULL once
 final) and its partial indexes (all, by municipality, by partner; migration
 0009): a page walks the index in deadline order and stops after LIMIT (or
-continues after a (deadline, id) key), the counts read the index alone, and
-the marker of the live updates is a handful of index lookups.
+continues after a (deadline, id) key), the counts sum `open_handover_counts`
+(one row per deadline day and combination, kept by triggers; migration 0010),
+and the marker of the live updates is a handful of index lookups.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from adapters.store.tables import (
     ledger,
     message_status,
     messages,
+    open_handover_counts,
     overdrachten,
 )
 from gateway.domain.deadlines import DeadlineState
@@ -75,24 +77,28 @@ class OpenCounts:
     overdue: int
 
 
-def _conditions(filters: OpenFilter, cutoffs: Cutoffs) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [_deadline.is_not(None)]  # open: the indexes' rows
+def _conditions(
+    filters: OpenFilter, cutoffs: Cutoffs, columns: Any = overdrachten.c
+) -> list[ColumnElement[bool]]:
+    """The filters on `columns`: the overdrachten's, or the counts' of the same names."""
+    deadline = columns.open_deadline
+    conditions: list[ColumnElement[bool]] = [deadline.is_not(None)]  # open: the indexes' rows
     if filters.state in OPEN_STATES:
-        conditions.append(overdrachten.c.state == filters.state)
+        conditions.append(columns.state == filters.state)
     if filters.gemeente:
-        conditions.append(overdrachten.c.gemeente == filters.gemeente)
+        conditions.append(columns.gemeente == filters.gemeente)
     if filters.recipient:
-        conditions.append(overdrachten.c.recipient == filters.recipient)
+        conditions.append(columns.recipient == filters.recipient)
     if filters.moment:
-        conditions.append(overdrachten.c.moment == filters.moment)
+        conditions.append(columns.moment == filters.moment)
     if filters.urgency == DeadlineState.OVERDUE:
-        conditions.append(_deadline <= cutoffs.overdue_through)
+        conditions.append(deadline <= cutoffs.overdue_through)
     elif filters.urgency == DeadlineState.WARNING:
         conditions.append(
-            and_(_deadline > cutoffs.overdue_through, _deadline <= cutoffs.warning_through)
+            and_(deadline > cutoffs.overdue_through, deadline <= cutoffs.warning_through)
         )
     elif filters.urgency == DeadlineState.OK:
-        conditions.append(_deadline > cutoffs.warning_through)
+        conditions.append(deadline > cutoffs.warning_through)
     return conditions
 
 
@@ -139,18 +145,21 @@ async def open_page(
 async def open_counts(db: AsyncConnection, filters: OpenFilter, cutoffs: Cutoffs) -> OpenCounts:
     """How many handovers match, and how many of them warn and are overdue.
 
-    One pass over the matching entries of a deadline index (the table is not read
-    unless a state or moment filter needs its rows).
+    Summed from `open_handover_counts` (one row per deadline day and combination of
+    municipality, partner, moment and state, kept by triggers; migration 0010), so
+    the cost follows the number of days and combinations, not of open handovers.
     """
-    overdue = _deadline <= cutoffs.overdue_through
-    warning = and_(_deadline > cutoffs.overdue_through, _deadline <= cutoffs.warning_through)
+    day = open_handover_counts.c.open_deadline
+    overdue = day <= cutoffs.overdue_through
+    warning = and_(day > cutoffs.overdue_through, day <= cutoffs.warning_through)
+    n = open_handover_counts.c.n
     row = (
         await db.execute(
             select(
-                func.count(),
-                func.coalesce(func.sum(case((warning, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((overdue, 1), else_=0)), 0),
-            ).where(*_conditions(filters, cutoffs))
+                func.coalesce(func.sum(n), 0),
+                func.coalesce(func.sum(case((warning, n), else_=0)), 0),
+                func.coalesce(func.sum(case((overdue, n), else_=0)), 0),
+            ).where(*_conditions(filters, cutoffs, open_handover_counts.c))
         )
     ).one()
     return OpenCounts(open=int(row[0]), warning=int(row[1]), overdue=int(row[2]))

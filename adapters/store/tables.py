@@ -286,6 +286,20 @@ Index(
     sqlite_where=_still_open,
 )
 
+# The open handovers counted per deadline day and combination of the start page's filters,
+# kept by triggers on overdrachten (migration 0010): the counts at the top of the start
+# page read one row per day and combination, not one index entry per open handover.
+open_handover_counts = Table(
+    "open_handover_counts",
+    metadata,
+    Column("open_deadline", Date, primary_key=True),
+    Column("gemeente", String(16), primary_key=True),
+    Column("recipient", Ident, primary_key=True),
+    Column("moment", String(8), primary_key=True),
+    Column("state", String(32), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
 # The escalations (§8.6, annex 4), numbered by the store, oldest first by opened_at.
 escalations = Table(
     "escalations",
