@@ -160,6 +160,19 @@ class Contract:
                 return public_key
         return None
 
+    def kid_to_sign_with(self, kids: Iterable[str], now: datetime) -> str | None:
+        """Of the keys whose private halves are at hand (`kids`), the one to sign with at `now`.
+
+        The newest by `not_before` that verifies a message signed now: during a
+        rotation's overlap the successor, from its `not_before` on; None when no
+        key at hand is valid now.
+        """
+        at_hand = set(kids)
+        usable = [
+            key for key in self.keys if key.kid in at_hand and key.valid_for(signed_at=now, now=now)
+        ]
+        return max(usable, key=lambda key: key.not_before).kid if usable else None
+
     def serves(self, gemeente: str) -> bool:
         """Is this municipality in the party's werkgebied?"""
         return gemeente in self.werkgebied

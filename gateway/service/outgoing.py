@@ -19,15 +19,29 @@ from gateway.service.ports import StoredMessage, UnitOfWork
 
 @dataclass(frozen=True, slots=True)
 class Hub:
-    """VT's side of the gateway: who it is, what it checks against, and the key it signs with."""
+    """VT's side of the gateway: who it is, what it checks against, and the keys it signs with.
+
+    `signing_key` is the key valid when the gateway started; `successors` are VT's
+    keys whose window opens later (a rotation under way, docs/keys.md), so that
+    the hub switches to the new key at its `not_before` without a restart.
+    """
 
     verifier: Verifier
     signing_key: SigningKey
     calendar: WorkingDayCalendar  # the region's working days, for the deadlines it sets
+    successors: tuple[SigningKey, ...] = ()
 
     @property
     def party(self) -> str:
         return self.verifier.receiving_party
+
+    def key_at(self, now: datetime) -> SigningKey:
+        """The key to sign with at `now`: the newest of the hub's keys valid then."""
+        if not self.successors:
+            return self.signing_key
+        keys = {key.kid: key for key in (self.signing_key, *self.successors)}
+        kid = self.verifier.contracts.hub.kid_to_sign_with(keys, now)
+        return self.signing_key if kid is None else keys[kid]
 
 
 def build(
@@ -59,7 +73,7 @@ def build(
             case=case,
             body=body,
         ),
-        hub.signing_key,
+        hub.key_at(now),
     )
     obj = envelope.to_json()
     problem = hub.verifier.validator.first_problem(obj)
