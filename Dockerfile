@@ -44,7 +44,7 @@ WORKDIR /var/lib/vt-gateway
 
 EXPOSE 8080
 
-# The HTTP side (coming) serves /healthz on port 8080.
+# The HTTP side serves /healthz on port 8080 (bind 0.0.0.0 in the container: deploy/gateway.toml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 

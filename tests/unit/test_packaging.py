@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SERVICES = {"rabbitmq", "postgres", "gateway"}
@@ -144,3 +146,21 @@ def _check_compose_structure_without_docker() -> None:
         "rabbitmq": {"condition": "service_healthy"},
         "postgres": {"condition": "service_healthy"},
     }
+
+
+def test_the_compose_deployment_settings_load_and_listen_beyond_the_container() -> None:
+    """deploy/gateway.toml, which docker-compose.yml mounts, is a valid settings file.
+
+    Inside a container the gateway must listen on every interface (compose publishes the
+    port on the host's loopback only), and the dashboard's cookies are https-only.
+    """
+    assert "./deploy/gateway.toml:/etc/vt-gateway/gateway.toml" in COMPOSE_FILE.read_text()
+    settings = load_settings(
+        ROOT / "deploy" / "gateway.toml",
+        {"VTGW_STORE_DSN": "postgresql+asyncpg://vtgw@postgres:5432/vtgw"},
+    )
+    assert settings.http_host == "0.0.0.0"  # noqa: S104 - the container's own interfaces
+    assert settings.store_dsn.startswith("postgresql+asyncpg://")
+    assert settings.dashboard is not None
+    assert settings.dashboard.secure_cookies
+    assert settings.keys_dir == Path("var/keys")
