@@ -14,7 +14,11 @@ The party's password (`secrets.token_urlsafe`) is written, before the user is
 created, to `<credentials_dir>/<party>.env` (mode 0600): `KEY=value` lines an
 operator can hand to the party as they are (a shell, `docker --env-file` and
 systemd's `EnvironmentFile=` all read them), with the whole AMQP URL in
-`VTGW_AMQP_URL`.
+`VTGW_AMQP_URL`. Over TLS the broker URL given here carries the partners'
+TLS files as its query (`amqps://mq.example:5671?cafile=/etc/vtgw-partner/ca.pem&
+certfile=/etc/vtgw-partner/client.pem&keyfile=/etc/vtgw-partner/client.key`:
+paths on the partner's machine, the same for every partner), and every
+partner's URL keeps it.
 
 Provisioning is idempotent. A party whose user exists and whose credentials
 file holds the broker's password is left as it is; tags and permissions that
@@ -59,6 +63,9 @@ CREDENTIALS_MODE: Final = 0o600
 URL_KEY: Final = "VTGW_AMQP_URL"
 USER_KEY: Final = "VTGW_AMQP_USER"
 PASSWORD_KEY: Final = "VTGW_AMQP_PASSWORD"  # noqa: S105 - the key's name, not a password
+
+TLS_QUERY_KEYS: Final = frozenset({"cafile", "capath", "cadata", "certfile", "keyfile"})
+"""The query parameters of an AMQP URL that aiormq reads for TLS (and ignores without amqps)."""
 
 _REGEX_SPECIAL: Final = frozenset("\\^$.|?*+()[]{}")
 _HASHES: Final[Mapping[str, Callable[[bytes], Any]]] = {
@@ -174,9 +181,11 @@ async def provision(
 
     `management_url` is the management API's base (`http://host:15672`);
     `admin_user` needs the administrator tag. `broker_url` is the AMQP address
-    partners connect to, without user or vhost (`amqps://broker.example:5671`);
-    by default the management host on port 5672. `reset=True` gives a new
-    password to the users whose password is not known here (and to no other).
+    partners connect to, without user or vhost (`amqps://broker.example:5671`),
+    its query (the TLS files `cafile`, `certfile`, `keyfile`) kept in every
+    partner's URL; by default the management host on port 5672. `reset=True`
+    gives a new password to the users whose password is not known here (and to
+    no other).
 
     An unreachable API raises TransientError; refused admin credentials, a
     missing vhost or an unwritable credentials folder raise ConfigurationError.
@@ -374,11 +383,18 @@ def _partner_base(broker_url: str | None, management_url: str) -> URL:
         return URL.build(scheme="amqp", host=management.host, port=DEFAULT_AMQP_PORT)
     if base.scheme not in {"amqp", "amqps"} or not base.host:
         raise ConfigurationError(f"broker URL {broker_url!r} is not amqp(s)://host[:port]")
-    return URL.build(scheme=base.scheme, host=base.host, port=base.explicit_port)
+    tls_files = sorted(TLS_QUERY_KEYS.intersection(base.query))
+    if tls_files and base.scheme != "amqps":
+        raise ConfigurationError(
+            f"the broker URL names {', '.join(tls_files)} but is not amqps://: "
+            "the partners would connect without TLS"
+        )
+    return URL.build(scheme=base.scheme, host=base.host, port=base.explicit_port, query=base.query)
 
 
 def _partner_url(base: URL, party: str, password: str, vhost: str) -> str:
-    """The AMQP URI a partner connects with: its user, its password, the vhost (%-encoded)."""
+    """The AMQP URI a partner connects with: its user, its password, the vhost (%-encoded),
+    and the broker URL's query."""
     with_user = URL.build(
         scheme=base.scheme,
         user=party,
@@ -386,7 +402,8 @@ def _partner_url(base: URL, party: str, password: str, vhost: str) -> str:
         host=base.host or "",
         port=base.explicit_port,
     )
-    return f"{str(with_user).rstrip('/')}/{quote(vhost, safe='')}"
+    query = f"?{base.raw_query_string}" if base.raw_query_string else ""
+    return f"{str(with_user).rstrip('/')}/{quote(vhost, safe='')}{query}"
 
 
 def _credentials_text(party: str, password: str, url: str) -> str:
