@@ -199,6 +199,8 @@ def provision_command(args: argparse.Namespace, out: TextIO) -> int:
             admin_user=args.admin_user,
             admin_password=password,
             credentials_dir=args.credentials,
+            vhost=args.vhost,
+            broker_url=args.broker_url,
         )
     )
     print(report, file=out)
@@ -624,6 +626,13 @@ def _parser() -> argparse.ArgumentParser:
     prov.add_argument(
         "--credentials", type=Path, required=True, help="folder for the partners' credentials"
     )
+    prov.add_argument(
+        "--broker-url",
+        help="the AMQP address partners connect to, without user or vhost; its query (the"
+        " TLS files as they are on the partner's machine) is kept: amqps://mq:5671?cafile=..."
+        "&certfile=...&keyfile=... (default: the management host, port 5672)",
+    )
+    prov.add_argument("--vhost", default="/", help="the vhost of the gateway's topology")
     prov.set_defaults(command=provision_command)
 
     _add_ledger_commands(commands)

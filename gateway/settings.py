@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.amqp.urls import broker_urls, check_broker_url
 from gateway.domain.contracts import parse_duration
 from gateway.domain.errors import ConfigurationError
 
@@ -82,10 +83,15 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
 def _settings(data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     amqp = data["amqp"]
     urls = environ.get("VTGW_AMQP_URL")
+    amqp_urls = broker_urls(urls) if urls else tuple(map(str, amqp["urls"]))
+    if not amqp_urls:
+        raise ValueError("[amqp] urls names no broker node")
+    for number, url in enumerate(amqp_urls, 1):
+        check_broker_url(url, number)
     return Settings(
         party=str(data["gateway"]["party"]),
         store_dsn=environ.get("VTGW_STORE_DSN", str(data["store"]["dsn"])),
-        amqp_urls=tuple(urls.split(",")) if urls else tuple(map(str, amqp["urls"])),
+        amqp_urls=amqp_urls,
         prefetch=int(amqp["prefetch"]),
         batch_size=int(amqp["batch_size"]),
         batch_wait=timedelta(milliseconds=int(amqp["batch_wait_ms"])),

@@ -20,6 +20,7 @@ from adapters.amqp.connection import BrokerRefusedError, connect
 from adapters.amqp.provision import Outcome, ProvisionReport, provision
 from adapters.amqp.publisher import AmqpPublisher, publish_in
 from adapters.amqp.topology import IN_QUEUE, declare_topology, inbox_queue
+from gateway.cli import main as cli
 from gateway.domain.contracts import Contracts, Transport
 from gateway.domain.errors import ConfigurationError, TransientError
 from gateway.service.ports import OutboxItem
@@ -44,6 +45,8 @@ from tests.integration.amqp_support import (
 )
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -398,3 +401,60 @@ async def test_a_partner_has_no_access_to_the_management_api(region: Region) -> 
     password = read_env_file(region.file(region.first))["VTGW_AMQP_PASSWORD"]
     status, _ = management("GET", "whoami", user=region.first, password=password)
     assert status == 401
+
+
+def test_the_cli_provisions_into_a_vhost_with_the_partners_tls_url(
+    vhost: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vt-gateway provision --broker-url amqps://...?cafile=... --vhost V` on the real broker.
+
+    The region's committed contracts and one extra party (a copy of moviera's); the
+    committed parties' users are left as the other tests' rigs provision them. The
+    partners' credentials files carry the amqps URL with its TLS files as they are on
+    the partner's machine, and the vhost of the gateway's topology.
+    """
+    party = new_party()
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    for committed in (ROOT / "contracts").glob("*.toml"):  # a complete region, plus one party
+        (contracts / committed.name).write_bytes(committed.read_bytes())
+    moviera = (ROOT / "contracts" / "moviera.toml").read_text(encoding="utf-8")
+    assert 'party = "moviera"' in moviera
+    (contracts / f"{party}.toml").write_text(
+        moviera.replace('party = "moviera"', f'party = "{party}"'), encoding="utf-8"
+    )
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        (ROOT / "config" / "gateway.toml")
+        .read_text(encoding="utf-8")
+        .replace('directory = "var/contracts"', f'directory = "{contracts}"'),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("VTGW_BROKER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    partner_tls = "cafile=/etc/vtgw-partner/ca.pem&certfile=/etc/vtgw-partner/client.pem"
+    try:
+        code = cli(
+            [
+                "provision",
+                "--config",
+                str(config),
+                "--management-url",
+                MANAGEMENT_URL,
+                "--admin-user",
+                ADMIN_USER,
+                "--credentials",
+                str(tmp_path / "credentials"),
+                "--broker-url",
+                f"amqps://mq.vt-gz.example:5671?{partner_tls}",
+                "--vhost",
+                vhost,
+            ]
+        )
+        assert code == 0
+        url = read_env_file(tmp_path / "credentials" / f"{party}.env")["VTGW_AMQP_URL"]
+        assert url.startswith(f"amqps://{party}:")
+        assert url.endswith(f"@mq.vt-gz.example:5671/{vhost}?{partner_tls}")
+        permissions = api_get("users", party, "permissions")
+        assert [p["vhost"] for p in permissions] == [vhost]
+    finally:
+        delete_users(party)

@@ -32,7 +32,15 @@ attempt_limit = 8                              # optional; default: VT's contrac
 
 Relative paths are relative to the working directory. `VTGW_PARTNER_AMQP_URL`
 (comma-separated) overrides `[amqp] urls`, so the password need not be in the
-file.
+file; without it `VTGW_AMQP_URL`, the variable of the credentials file VT's
+operator hands over (`vt-gateway provision`), does.
+
+Over TLS each URL is `amqps://` with the files as its query:
+`amqps://jbg:PASSWORD@mq.vt-gz.example:5671/vtgw?cafile=/etc/vtgw-partner/ca.pem&certfile=/etc/vtgw-partner/client.pem&keyfile=/etc/vtgw-partner/client.key`
+(`cafile`: VT's CA, the only one trusted for the broker; `certfile` and
+`keyfile`: the partner's client certificate and its key, mode 0600). A URL
+that names TLS files but is not `amqps://` (it would connect in plain text), a
+file that does not exist, or `no_verify_ssl` are refused at start.
 """
 
 from __future__ import annotations
@@ -45,10 +53,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.amqp.urls import broker_urls, check_broker_url
 from gateway.domain.contracts import parse_duration
 from gateway.domain.errors import ConfigurationError
 
 AMQP_URL_VARIABLE = "VTGW_PARTNER_AMQP_URL"
+CREDENTIALS_URL_VARIABLE = "VTGW_AMQP_URL"
+"""The URL's variable in the credentials file VT hands over; AMQP_URL_VARIABLE comes first."""
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 
 
@@ -124,10 +135,12 @@ def partner_config(data: Mapping[str, Any], environ: Mapping[str, str]) -> Partn
     amqp = _table(data, "amqp")
     keys = _table(data, "keys")
     answers = data.get("answers", {})
-    urls = environ.get(AMQP_URL_VARIABLE)
-    amqp_urls = tuple(u.strip() for u in urls.split(",")) if urls else _strings(amqp["urls"])
+    urls = environ.get(AMQP_URL_VARIABLE) or environ.get(CREDENTIALS_URL_VARIABLE)
+    amqp_urls = broker_urls(urls) if urls else _strings(amqp["urls"])
     if not amqp_urls:
         raise ValueError("[amqp] urls names no broker")
+    for number, url in enumerate(amqp_urls, start=1):
+        check_broker_url(url, number)
     listen = _listen(answers["listen"]) if "listen" in answers else None
     outbox = Path(answers["outbox_dir"]) if "outbox_dir" in answers else None
     handoff = _table(data, "handoff")
