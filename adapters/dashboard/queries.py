@@ -6,8 +6,8 @@ handover and the start page must stay fast with 100,000 of them. Every read
 goes by `overdrachten.open_deadline` (the deadline while open, NULL once
 final) and its partial indexes (all, by municipality, by partner; migration
 0009): a page walks the index in deadline order and stops after LIMIT (or
-continues after a (deadline, id) key), the counts sum `open_handover_counts`
-(one row per deadline day and combination, kept by triggers; migration 0010),
+continues after a (deadline, id) key), the counts sum the filter's rows of
+`open_handover_counts` (one per deadline day, kept by triggers; migration 0010),
 and the marker of the live updates is a handful of index lookups.
 """
 
@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapters.dashboard.urgency import Cutoffs
 from adapters.store.tables import (
+    COUNTED_ANY,
     alerts,
     escalations,
     ledger,
@@ -77,29 +78,27 @@ class OpenCounts:
     overdue: int
 
 
-def _conditions(
-    filters: OpenFilter, cutoffs: Cutoffs, columns: Any = overdrachten.c
-) -> list[ColumnElement[bool]]:
-    """The filters on `columns`: the overdrachten's, or the counts' of the same names."""
-    deadline = columns.open_deadline
-    conditions: list[ColumnElement[bool]] = [deadline.is_not(None)]  # open: the indexes' rows
+def _conditions(filters: OpenFilter, cutoffs: Cutoffs) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [_deadline.is_not(None)]  # open: the indexes' rows
     if filters.state in OPEN_STATES:
-        conditions.append(columns.state == filters.state)
+        conditions.append(overdrachten.c.state == filters.state)
     if filters.gemeente:
-        conditions.append(columns.gemeente == filters.gemeente)
+        conditions.append(overdrachten.c.gemeente == filters.gemeente)
     if filters.recipient:
-        conditions.append(columns.recipient == filters.recipient)
+        conditions.append(overdrachten.c.recipient == filters.recipient)
     if filters.moment:
-        conditions.append(columns.moment == filters.moment)
+        conditions.append(overdrachten.c.moment == filters.moment)
+    return conditions + _urgency(filters, cutoffs, _deadline)
+
+
+def _urgency(filters: OpenFilter, cutoffs: Cutoffs, deadline: Any) -> list[ColumnElement[bool]]:
     if filters.urgency == DeadlineState.OVERDUE:
-        conditions.append(deadline <= cutoffs.overdue_through)
-    elif filters.urgency == DeadlineState.WARNING:
-        conditions.append(
-            and_(deadline > cutoffs.overdue_through, deadline <= cutoffs.warning_through)
-        )
-    elif filters.urgency == DeadlineState.OK:
-        conditions.append(deadline > cutoffs.warning_through)
-    return conditions
+        return [deadline <= cutoffs.overdue_through]
+    if filters.urgency == DeadlineState.WARNING:
+        return [and_(deadline > cutoffs.overdue_through, deadline <= cutoffs.warning_through)]
+    if filters.urgency == DeadlineState.OK:
+        return [deadline > cutoffs.warning_through]
+    return []
 
 
 async def open_page(
@@ -145,21 +144,31 @@ async def open_page(
 async def open_counts(db: AsyncConnection, filters: OpenFilter, cutoffs: Cutoffs) -> OpenCounts:
     """How many handovers match, and how many of them warn and are overdue.
 
-    Summed from `open_handover_counts` (one row per deadline day and combination of
-    municipality, partner, moment and state, kept by triggers; migration 0010), so
-    the cost follows the number of days and combinations, not of open handovers.
+    Summed from `open_handover_counts` (kept by triggers; migration 0010): the rows of
+    the filter's one combination, a filter not set being `*`, one row per deadline
+    day. The cost follows the number of deadline days, not of open handovers.
     """
-    day = open_handover_counts.c.open_deadline
+    counted = open_handover_counts.c
+    chosen = (filters.gemeente, filters.recipient, filters.moment, filters.state)
+    if COUNTED_ANY in chosen:  # not a value of any handover: the page lists none either
+        return OpenCounts(open=0, warning=0, overdue=0)
+    day = counted.open_deadline
     overdue = day <= cutoffs.overdue_through
     warning = and_(day > cutoffs.overdue_through, day <= cutoffs.warning_through)
-    n = open_handover_counts.c.n
+    combination = [
+        counted.gemeente == (filters.gemeente or COUNTED_ANY),
+        counted.recipient == (filters.recipient or COUNTED_ANY),
+        counted.moment == (filters.moment or COUNTED_ANY),
+        counted.state == (filters.state if filters.state in OPEN_STATES else COUNTED_ANY),
+        *_urgency(filters, cutoffs, day),
+    ]
     row = (
         await db.execute(
             select(
-                func.coalesce(func.sum(n), 0),
-                func.coalesce(func.sum(case((warning, n), else_=0)), 0),
-                func.coalesce(func.sum(case((overdue, n), else_=0)), 0),
-            ).where(*_conditions(filters, cutoffs, open_handover_counts.c))
+                func.coalesce(func.sum(counted.n), 0),
+                func.coalesce(func.sum(case((warning, counted.n), else_=0)), 0),
+                func.coalesce(func.sum(case((overdue, counted.n), else_=0)), 0),
+            ).where(*combination)
         )
     ).one()
     return OpenCounts(open=int(row[0]), warning=int(row[1]), overdue=int(row[2]))

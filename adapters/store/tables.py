@@ -286,17 +286,19 @@ Index(
     sqlite_where=_still_open,
 )
 
-# The open handovers counted per deadline day and combination of the start page's filters,
-# kept by triggers on overdrachten (migration 0010): the counts at the top of the start
-# page read one row per day and combination, not one index entry per open handover.
+# The open handovers counted per filter of the start page and deadline day, kept by
+# triggers on overdrachten (migration 0010): for each open handover one row per subset
+# of its municipality, partner, moment and state, the others `*` (any), so the counts
+# of any filter read one row per deadline day, not one index entry per open handover.
+COUNTED_ANY = "*"
 open_handover_counts = Table(
     "open_handover_counts",
     metadata,
-    Column("open_deadline", Date, primary_key=True),
     Column("gemeente", String(16), primary_key=True),
     Column("recipient", Ident, primary_key=True),
     Column("moment", String(8), primary_key=True),
     Column("state", String(32), primary_key=True),
+    Column("open_deadline", Date, primary_key=True),
     Column("n", Integer, nullable=False),
 )
 

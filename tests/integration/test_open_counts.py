@@ -14,14 +14,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from itertools import product
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from adapters.dashboard.queries import OpenCounts, OpenFilter, open_counts
 from adapters.dashboard.urgency import Cutoffs
 from adapters.store import SqlStore
-from adapters.store.tables import open_handover_counts, overdrachten
+from adapters.store.tables import COUNTED_ANY, open_handover_counts, overdrachten
 from gateway.domain.deadlines import DeadlineState
 from gateway.domain.handover import (
     Moment,
@@ -37,7 +38,7 @@ START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 GEMEENTEN = ("0202", "0281", "1740")  # synthetic picks from the region's codes
 RECIPIENTS = ("jbg", "lt-arnhem", "moviera")
 CUTOFFS = Cutoffs(overdue_through=date(2026, 11, 20), warning_through=date(2026, 11, 24))
-KEY = ("open_deadline", "gemeente", "recipient", "moment", "state")
+KEY = ("gemeente", "recipient", "moment", "state", "open_deadline")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -65,21 +66,33 @@ def next_step(overdracht: Overdracht, rng: random.Random, at: datetime, n: int) 
 
 
 async def table_matches_rows(store: SqlStore) -> None:
+    """The counts table is the cube of the open rows: per subset of the four filter
+    values (the others `*`) and deadline day, how many open handovers."""
+    dimensions = ("gemeente", "recipient", "moment", "state")
     async with store.connection() as db:
         kept = {
             tuple(row[:-1]): row[-1]
-            for row in await db.execute(select(*(open_handover_counts.c[c] for c in KEY), open_handover_counts.c.n))
-        }
-        columns = [overdrachten.c[c] for c in KEY]
-        counted = {
-            tuple(row[:-1]): row[-1]
             for row in await db.execute(
-                select(*columns, func.count())
-                .where(overdrachten.c.open_deadline.is_not(None))
-                .group_by(*columns)
+                select(*(open_handover_counts.c[c] for c in KEY), open_handover_counts.c.n)
             )
         }
-    assert kept == counted
+        open_rows = (
+            await db.execute(
+                select(*(overdrachten.c[c] for c in KEY)).where(
+                    overdrachten.c.open_deadline.is_not(None)
+                )
+            )
+        ).all()
+    cube: Counter[tuple[object, ...]] = Counter()
+    for row in open_rows:
+        values = dict(zip(KEY, row, strict=True))
+        for kept_ones in product((True, False), repeat=len(dimensions)):
+            cell = [
+                values[d] if keep else COUNTED_ANY
+                for d, keep in zip(dimensions, kept_ones, strict=True)
+            ]
+            cube[(*cell, values["open_deadline"])] += 1
+    assert kept == dict(cube)
 
 
 def expected(rows: dict[str, Overdracht], filters: OpenFilter) -> OpenCounts:
@@ -94,11 +107,10 @@ def expected(rows: dict[str, Overdracht], filters: OpenFilter) -> OpenCounts:
 
     tally: Counter[str] = Counter()
     for o in filter(matches, rows.values()):
-        if o.deadline <= CUTOFFS.overdue_through:
-            tally[DeadlineState.OVERDUE] += 1
-        elif o.deadline <= CUTOFFS.warning_through:
-            tally[DeadlineState.WARNING] += 1
-        tally["open"] += 1
+        stand = CUTOFFS.state_of(o.deadline)
+        if filters.urgency in (None, stand):
+            tally[stand] += 1
+            tally["open"] += 1
     return OpenCounts(tally["open"], tally[DeadlineState.WARNING], tally[DeadlineState.OVERDUE])
 
 
@@ -108,6 +120,10 @@ FILTERS = (
     OpenFilter(recipient="jbg", moment=Moment.B.value),
     OpenFilter(state="deferred"),
     OpenFilter(gemeente="1740", state="delivered"),
+    OpenFilter(recipient="moviera", moment=Moment.C.value, state="notice_sent", urgency="overdue"),
+    OpenFilter(gemeente="0202", urgency="warning"),
+    OpenFilter(urgency="ok"),
+    OpenFilter(gemeente=COUNTED_ANY),  # the cube's own word: no handover is there
 )
 
 
@@ -162,12 +178,15 @@ async def test_a_rolled_back_save_leaves_the_counts_as_they_were(store: SqlStore
     async with store.transaction() as uow:
         await uow.handovers.save(first)
 
-    class Abandoned(Exception):
+    class AbandonedError(Exception):
         pass
 
-    with pytest.raises(Abandoned):
+    async def withdraw_then_abandon() -> None:
         async with store.transaction() as uow:
             await uow.handovers.save(on_withdrawal(first, message_id="w1", at=START))
-            raise Abandoned
+            raise AbandonedError
+
+    with pytest.raises(AbandonedError):
+        await withdraw_then_abandon()
     async with store.connection() as db:
         assert await open_counts(db, OpenFilter(), CUTOFFS) == OpenCounts(1, 0, 1)
