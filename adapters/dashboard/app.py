@@ -2,7 +2,9 @@
 
 - `GET /sign-in`, `POST /sign-in`, `POST /sign-out`: staff accounts from the
   staff file, argon2 passwords, a sealed session cookie with idle expiry;
-  failed sign-ins are rate-limited per (username, client) and logged.
+  failed sign-ins are rate-limited per (username, client) and logged. The
+  limit and the signed-out sessions are kept in the store, so that every
+  instance on it refuses the same (`adapters.store.shared_state`).
 - `GET /`: the open handovers, earliest deadline first, overdue and warning
   rows coloured, filtered and paged, with counts; `?fragment=1` is the list
   alone, which the page's script fetches when `GET /events` (server-sent
@@ -62,10 +64,12 @@ from adapters.dashboard.sessions import (
     SessionRefusedError,
     SignInLimiter,
     new_session,
+    refused_until,
 )
 from adapters.dashboard.settings import DashboardSettings
 from adapters.dashboard.staff import Role, StaffDirectory, StaffMember, load_staff
 from adapters.dashboard.urgency import Cutoffs
+from adapters.store.shared_state import SignedOutSessions
 from adapters.store.sql import SqlStore
 from gateway.domain.deadlines import DeadlineState
 from gateway.domain.envelope import CaseRef
@@ -116,6 +120,7 @@ class Dashboard:
     staff: StaffDirectory
     keys: SessionKeys
     limiter: SignInLimiter
+    signed_out: SignedOutSessions
     access: AccessLog
 
     def cookie(self, response: web.StreamResponse, name: str, value: str) -> None:
@@ -178,7 +183,8 @@ def create_dashboard_app(
         settings=settings,
         staff=load_staff(settings.staff_file),
         keys=SessionKeys.from_file(settings.session_secret_file),
-        limiter=limiter or SignInLimiter(),
+        limiter=limiter or SignInLimiter(store),
+        signed_out=SignedOutSessions(store),
         access=AccessLog(store),
     )
     app.router.add_get("/sign-in", sign_in_page, name="sign_in")
@@ -227,7 +233,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     dashboard = request.app[CONTEXT]
     now = dashboard.clock()
-    session, member = _session_of(request, dashboard, now)
+    session, member = await _session_of(request, dashboard, now)
     if session is None or member is None:
         if request.method == "GET" and route != "events":
             response: web.StreamResponse = web.Response(
@@ -261,7 +267,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return response
 
 
-def _session_of(
+async def _session_of(
     request: web.Request, dashboard: Dashboard, now: datetime
 ) -> tuple[Session | None, StaffMember | None]:
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -271,6 +277,9 @@ def _session_of(
         session = dashboard.keys.open(cookie, now=now, idle=dashboard.settings.session_idle)
     except SessionRefusedError as refused:
         log.info("dashboard_session_refused", reason=str(refused))
+        return None, None
+    if await dashboard.signed_out.contains(session.session_id):
+        log.info("dashboard_session_refused", reason="the session was signed out")
         return None, None
     return session, dashboard.staff.get(session.username)
 
@@ -301,10 +310,10 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         )
     username = fields.get("username", "").strip()[:200]
     password = fields.get("password", "")
-    client = request.remote or "?"
+    subject = dashboard.keys.sign_in_subject(username, request.remote or "?")
     known = dashboard.staff.get(username) is not None
     logged_name = username if known else "(onbekend)"
-    if dashboard.limiter.blocked(username, client):
+    if not await dashboard.limiter.attempt(subject, dashboard.clock()):
         log.warning("dashboard_sign_in_limited", username=logged_name)
         return _sign_in_form(
             dashboard,
@@ -314,13 +323,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             429,
         )
     member = dashboard.staff.authenticate(username, password)
-    if member is None:
-        dashboard.limiter.failed(username, client)
+    if member is None:  # the attempt counted: a failure
         log.warning("dashboard_sign_in_failed", username=logged_name)
         return _sign_in_form(
             dashboard, nonce, '<p class="error">Gebruikersnaam of wachtwoord onjuist.</p>', 401
         )
-    dashboard.limiter.succeeded(username, client)
+    await dashboard.limiter.succeeded(subject)
     session = new_session(member.username, dashboard.clock())
     log.info("dashboard_signed_in", username=member.username, role=member.role.value)
     await dashboard.record(request, "sign_in", "ok", member=member)
@@ -333,7 +341,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def sign_out(request: web.Request) -> web.StreamResponse:
     dashboard = request.app[CONTEXT]
     session: Session = request[SESSION]
-    dashboard.keys.revoke(session, now=dashboard.clock(), idle=dashboard.settings.session_idle)
+    now = dashboard.clock()
+    until = refused_until(now, dashboard.settings.session_idle)
+    await dashboard.signed_out.add(session.session_id, until, now)
     await dashboard.record(request, "sign_out", "ok")
     log.info("dashboard_signed_out", username=session.username)
     response = web.Response(status=303, headers={"Location": f"{MOUNT}/sign-in?afgemeld=1"})

@@ -4,12 +4,17 @@ The cookie holds the session (its id, the username, when it began and when it
 was last used) encrypted and authenticated with Fernet under a key derived
 from the session secret file: a cookie altered by one bit is refused whole.
 A session idle longer than the setting is over; every request that uses it
-seals it again with the new moment. Signing out revokes the session's id in
-this process.
+seals it again with the new moment. Signing out puts the session's id in the
+store (`SignedOutSessions`), where every instance of the dashboard refuses it
+until any cookie of it would have been idle too long anyway.
 
 The CSRF token of a form is an HMAC of the session id (or, on the sign-in
 page, of a random nonce in a cookie of its own) under another key derived from
 the same secret: a page of another origin can neither read nor compute it.
+
+Failed sign-ins are limited per (username, client) on the store too
+(`SignInLimiter`), counted under a keyed hash of the two: whichever instance a
+browser reaches, the sixth failure within the window is refused.
 """
 
 from __future__ import annotations
@@ -19,17 +24,24 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from adapters.store.shared_state import RateLimit, RateRule, subject_of
+from adapters.store.sql import SqlStore
 from gateway.domain.errors import ConfigurationError
 
 MIN_SECRET_BYTES = 32
+
+CLOCK_MARGIN = timedelta(minutes=5)
+"""How far the clocks of two instances may differ: a signed-out session is refused this much
+longer than its cookie could be fresh by the clock of the instance that signed it out."""
+
+SIGN_IN_RULE = RateRule(limit=5, window=timedelta(minutes=15))
+"""At most five failed sign-ins per (username, client) in any fifteen minutes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +68,7 @@ class SessionKeys:
             )
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"session")))
         self._csrf_key = _derive(secret, b"csrf")
-        self._revoked: dict[str, datetime] = {}
+        self._sign_in_key = _derive(secret, b"sign-in limit")
 
     @classmethod
     def from_file(cls, path: Path) -> SessionKeys:
@@ -91,15 +103,7 @@ class SessionKeys:
             raise SessionRefusedError("not a session of this dashboard") from exc
         if now - session.seen_at > idle:
             raise SessionRefusedError("the session was idle too long")
-        if session.session_id in self._revoked:
-            raise SessionRefusedError("the session was signed out")
         return session
-
-    def revoke(self, session: Session, *, now: datetime, idle: timedelta) -> None:
-        """Sign out: the session's id is refused from now on (kept until it would expire)."""
-        self._revoked[session.session_id] = now + idle
-        for sid in [s for s, until in self._revoked.items() if until < now]:
-            del self._revoked[sid]
 
     # --- CSRF ------------------------------------------------------------------
 
@@ -110,6 +114,12 @@ class SessionKeys:
     def csrf_valid(self, binding: str, token: str) -> bool:
         return bool(binding) and hmac.compare_digest(self.csrf_token(binding), token)
 
+    # --- the sign-in limit -----------------------------------------------------
+
+    def sign_in_subject(self, username: str, client: str) -> str:
+        """Whom the sign-in limit counts: a keyed hash of the username typed and the client."""
+        return subject_of(self._sign_in_key, username, client)
+
 
 def new_session(username: str, now: datetime) -> Session:
     return Session(secrets.token_urlsafe(18), username, now, now)
@@ -119,30 +129,30 @@ def _derive(secret: bytes, purpose: bytes) -> bytes:
     return hmac.new(secret, b"vtgw-dashboard " + purpose, hashlib.sha256).digest()
 
 
+def refused_until(now: datetime, idle: timedelta) -> datetime:
+    """Until when a session signed out at `now` is refused: until every cookie of it (sealed at
+    `now` at the latest, by any instance's clock) has been idle too long."""
+    return now + idle + CLOCK_MARGIN
+
+
 class SignInLimiter:
-    """At most `limit` failed sign-ins per (username, client) in any `window` (in memory)."""
+    """The sign-in limit on the store: failures counted across every instance.
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
-        self.limit = limit
-        self.window = window.total_seconds()
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+    An attempt counts before its password is checked (`attempt`), so that
+    concurrent attempts cannot pass the limit together; a sign-in that
+    succeeds forgets the subject's failures (`succeeded`). A refused attempt
+    counts for nothing.
+    """
 
-    def blocked(self, username: str, client: str, now: float | None = None) -> bool:
-        moment = time.monotonic() if now is None else now
-        failures = self._failures.get((username, client))
-        if failures is None:
-            return False
-        while failures and failures[0] <= moment - self.window:
-            failures.popleft()
-        return len(failures) >= self.limit
+    SCOPE = "dashboard_sign_in"
 
-    def failed(self, username: str, client: str, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        self._failures.setdefault((username, client), deque()).append(moment)
-        if len(self._failures) > 10_000:  # forget the idle ones
-            cutoff = moment - self.window
-            for key in [k for k, v in self._failures.items() if not v or v[-1] <= cutoff]:
-                del self._failures[key]
+    def __init__(self, store: SqlStore, rule: RateRule = SIGN_IN_RULE) -> None:
+        self._limit = RateLimit(store, self.SCOPE, rule)
 
-    def succeeded(self, username: str, client: str) -> None:
-        self._failures.pop((username, client), None)
+    async def attempt(self, subject: str, now: datetime) -> bool:
+        """Count an attempt of `subject` at `now`; False when the limit refuses it."""
+        return await self._limit.take(subject, now)
+
+    async def succeeded(self, subject: str) -> None:
+        """The password was right: the subject's failures are forgotten."""
+        await self._limit.clear(subject)

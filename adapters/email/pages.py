@@ -13,20 +13,21 @@ A link that was altered, has expired, was used, or belongs to another
 message or party gets a page that says so, a 4xx status, and changes nothing.
 Every form carries a CSRF token bound to a cookie; every answer has strict
 security headers and is never cached; the link routes are rate-limited per
-client address.
+client address, counted in the store (`adapters.store.shared_state`), so that
+the limit holds across every instance that serves the pages.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import re
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -44,6 +45,8 @@ from adapters.email.tokens import (
     csrf_token,
     read,
 )
+from adapters.store.shared_state import RateLimit, RateRule, subject_of
+from adapters.store.sql import SqlStore
 from gateway.domain.envelope import format_timestamp, parse_timestamp
 from gateway.domain.handover import OverdrachtState
 from gateway.service.ports import StoredMessage
@@ -112,36 +115,36 @@ INFORMED_ROLES = {
 }
 
 
+LINK_RULE = RateRule(limit=60, window=timedelta(minutes=1))
+"""At most sixty requests to the link routes per client address in any minute."""
+
+
 class RateLimiter:
-    """At most `limit` requests per client address in any `window` seconds (in memory)."""
+    """The link routes' rate limit per client address, counted on the store (all instances).
 
-    def __init__(self, limit: int = 60, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._seen: dict[str, deque[float]] = {}
+    The client's address is counted as a hash keyed with (a key derived from)
+    the bridge's secret: the store holds no address.
+    """
 
-    def allow(self, client: str, now: float | None = None) -> bool:
-        moment = time.monotonic() if now is None else now
-        seen = self._seen.setdefault(client, deque())
-        while seen and seen[0] <= moment - self.window:
-            seen.popleft()
-        if len(seen) >= self.limit:
-            return False
-        seen.append(moment)
-        if len(self._seen) > 10_000:  # forget idle clients
-            for key in [k for k, v in self._seen.items() if not v]:
-                del self._seen[key]
-        return True
+    SCOPE = "bridge_link"
+
+    def __init__(self, store: SqlStore, secret: bytes, rule: RateRule = LINK_RULE) -> None:
+        self._limit = RateLimit(store, self.SCOPE, rule)
+        self._key = hmac.new(secret, b"vtgw-bridge rate limit", hashlib.sha256).digest()
+
+    async def allow(self, client: str, now: datetime) -> bool:
+        """Count a request of `client` at `now`; False when the limit refuses it."""
+        return await self._limit.take(subject_of(self._key, client), now)
 
 
 LIMITER = web.AppKey("bridge_rate_limiter", RateLimiter)
 
 
 def create_pages_app(context: BridgeContext, limiter: RateLimiter | None = None) -> web.Application:
-    """The sub-application for /bridge/."""
+    """The sub-application for /bridge/ (by default limited on the bridge's own store)."""
     app = web.Application(middlewares=[security_headers, rate_limit])
     app[CONTEXT] = context
-    app[LIMITER] = limiter or RateLimiter()
+    app[LIMITER] = limiter or RateLimiter(context.store.sql, context.secret)
     app.router.add_get(LINK_ROUTE, show_message, name="link")
     app.router.add_post(LINK_ROUTE, submit_answer, name="link_post")
     app.router.add_get("/static/bridge.css", stylesheet, name="css")
@@ -166,7 +169,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route.name
-    if route in ("link", "link_post") and not request.app[LIMITER].allow(request.remote or "?"):
+    if route in ("link", "link_post") and not await request.app[LIMITER].allow(
+        request.remote or "?", request.app[CONTEXT].clock()
+    ):
         log.warning("bridge_rate_limited", route=route)
         return _page(
             "Te veel verzoeken",

@@ -475,6 +475,11 @@ class BridgeStore:
     def __init__(self, store: SqlStore) -> None:
         self._sql = store  # the gateway's own store: one pool, shared transactions
 
+    @property
+    def sql(self) -> SqlStore:
+        """The gateway's store that the bridge's transactions work on."""
+        return self._sql
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[BridgeWork]:
         async with self._sql.connection() as connection:

@@ -21,6 +21,7 @@ from adapters.dashboard import access_log as _access_log_table  # noqa: F401  (j
 from adapters.dashboard import ops_queries as _dashboard_ops_tables  # noqa: F401  (0008)
 from adapters.email import store as _email_tables  # noqa: F401  (the bridge's tables join the metadata)
 from adapters.store import SqlStore, migrate, open_store
+from adapters.store import shared_state as _shared_state_tables  # noqa: F401  (0011)
 from adapters.store.engine import create_engine
 from adapters.store.tables import metadata
 from gateway.domain.delivery import Direction, Status, StatusChange, TimerKind

@@ -1,4 +1,8 @@
-"""The dashboard's sign-in pieces: argon2 passwords, sealed sessions, CSRF, the rate limit."""
+"""The dashboard's sign-in pieces: argon2 passwords, sealed sessions, CSRF, the rate limit's rule.
+
+What the store keeps (signed-out sessions, counted failures) is tested on
+SQLite and PostgreSQL in tests/integration/test_shared_state.py.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from adapters.dashboard.sessions import (
+    SIGN_IN_RULE,
     SessionKeys,
     SessionRefusedError,
-    SignInLimiter,
     new_session,
+    refused_until,
 )
 from adapters.dashboard.staff import Role, hash_password, load_staff, verify_password
 from gateway.domain.errors import ConfigurationError
@@ -94,14 +99,15 @@ def test_an_idle_session_expires() -> None:
         keys.open(cookie, now=NOW + IDLE + timedelta(seconds=1), idle=IDLE)
 
 
-def test_a_signed_out_session_is_refused() -> None:
-    """After sign-out the same cookie opens nothing."""
+def test_a_signed_out_session_is_refused_as_long_as_its_cookie_could_open() -> None:
+    """Signed out now: refused past the last moment a cookie of it (sealed by then) still opens."""
     keys = SessionKeys(SECRET)
-    session = new_session("coord", NOW)
-    cookie = keys.seal(session)
-    keys.revoke(session, now=NOW, idle=IDLE)
+    cookie = keys.seal(new_session("coord", NOW))
+    last_fresh = NOW + IDLE
+    assert keys.open(cookie, now=last_fresh, idle=IDLE).username == "coord"
     with pytest.raises(SessionRefusedError):
-        keys.open(cookie, now=NOW, idle=IDLE)
+        keys.open(cookie, now=last_fresh + timedelta(microseconds=1), idle=IDLE)
+    assert refused_until(NOW, IDLE) > last_fresh  # with room for another instance's clock
 
 
 def test_the_csrf_token_is_bound_to_its_session() -> None:
@@ -120,13 +126,28 @@ def test_a_short_secret_is_refused() -> None:
         SessionKeys(b"short")
 
 
-def test_failed_sign_ins_are_limited_per_username_and_client() -> None:
-    """Five failures block that name from that client for the window; others go on."""
-    limiter = SignInLimiter(limit=5, window=timedelta(minutes=15))
-    for second in range(5):
-        assert not limiter.blocked("coord", "10.0.0.1", now=float(second))
-        limiter.failed("coord", "10.0.0.1", now=float(second))
-    assert limiter.blocked("coord", "10.0.0.1", now=10.0)
-    assert not limiter.blocked("coord", "10.0.0.2", now=10.0)
-    assert not limiter.blocked("admin", "10.0.0.1", now=10.0)
-    assert not limiter.blocked("coord", "10.0.0.1", now=10.0 + 15 * 60)
+def test_five_failed_sign_ins_in_fifteen_minutes_refuse_the_sixth() -> None:
+    """The rule: five failures within the window refuse the next, until the first is older."""
+    failures = [NOW + timedelta(seconds=second) for second in range(5)]
+    for count, at in enumerate(failures):
+        assert SIGN_IN_RULE.admits(failures[:count], at)
+    assert not SIGN_IN_RULE.admits(failures, NOW + timedelta(seconds=10))
+    assert not SIGN_IN_RULE.admits(failures, NOW + timedelta(minutes=15, microseconds=-1))
+    assert SIGN_IN_RULE.admits(failures, NOW + timedelta(minutes=15))
+
+
+def test_failed_sign_ins_are_counted_per_username_and_client_under_a_keyed_hash() -> None:
+    """Each (username, client) is its own subject; the store sees neither, nor can it guess them."""
+    keys = SessionKeys(SECRET)
+    subject = keys.sign_in_subject("coord", "10.0.0.1")
+    assert subject == keys.sign_in_subject("coord", "10.0.0.1")
+    assert len(subject) == 64
+    assert "coord" not in subject
+    others = {
+        keys.sign_in_subject("coord", "10.0.0.2"),
+        keys.sign_in_subject("admin", "10.0.0.1"),
+        keys.sign_in_subject("coord10.0.0.1", ""),
+        SessionKeys(b"o" * 32).sign_in_subject("coord", "10.0.0.1"),
+    }
+    assert subject not in others
+    assert len(others) == 4
