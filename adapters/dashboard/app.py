@@ -40,6 +40,7 @@ from adapters.dashboard.case_page import STATE_WORDS, URGENCY_WORDS, case_facts,
 from adapters.dashboard.queries import (
     OPEN_STATES,
     OpenFilter,
+    OpenRow,
     change_marker,
     open_counts,
     open_page,
@@ -373,6 +374,19 @@ def _sign_in_link() -> str:
 # --- the start page --------------------------------------------------------------
 
 
+def _row_key(text: str | None) -> tuple[date, str] | None:
+    """A page link's key of a row, `<deadline>_<id>`; None when absent or not of that shape."""
+    day, _, overdracht_id = (text or "").partition("_")
+    try:
+        return (date.fromisoformat(day), overdracht_id) if overdracht_id else None
+    except ValueError:
+        return None
+
+
+def _key_text(row: OpenRow) -> str:
+    return f"{row.deadline.isoformat()}_{row.id}"
+
+
 def _filters(request: web.Request) -> tuple[OpenFilter, int]:
     q = request.query
     try:
@@ -411,7 +425,16 @@ async def start_page(request: web.Request) -> web.StreamResponse:
     size = dashboard.settings.page_size
     async with dashboard.store.connection() as db:
         counts = await open_counts(db, filters, cutoffs)
-        rows = await open_page(db, filters, cutoffs, page=page, size=size)
+        after, before = _row_key(request.query.get("na")), _row_key(request.query.get("voor"))
+        rows = await open_page(
+            db,
+            filters,
+            cutoffs,
+            page=page,
+            size=size,
+            after=after,
+            before=None if after else before,
+        )
         marker = await change_marker(db)
     await dashboard.record(
         request,
@@ -443,17 +466,21 @@ async def start_page(request: web.Request) -> web.StreamResponse:
         else '<p class="muted">Geen open overdrachten bij deze selectie.</p>'
     )
     params = _filter_params(filters)
+    # The links carry the key of the first or last row shown (a keyset: as cheap deep in
+    # the list as at its top); the page number only names the page.
     pager = (
         '<div class="pager">'
         + (
-            f'<a href="{MOUNT}/{query(params | {"page": page - 1})}" rel="prev">← vorige</a>'
-            if page > 1
+            f'<a href="{MOUNT}/{query(params | {"page": page - 1, "voor": _key_text(rows[0])})}"'
+            ' rel="prev">← vorige</a>'
+            if page > 1 and rows
             else ""
         )
         + f"<span>Pagina {min(page, pages)} van {pages}</span>"
         + (
-            f'<a href="{MOUNT}/{query(params | {"page": page + 1})}" rel="next">volgende →</a>'
-            if page < pages
+            f'<a href="{MOUNT}/{query(params | {"page": page + 1, "na": _key_text(rows[-1])})}"'
+            ' rel="next">volgende →</a>'
+            if page < pages and rows
             else ""
         )
         + "</div>"

@@ -109,17 +109,24 @@ async def open_page(
     page: int,
     size: int,
     after: tuple[date, str] | None = None,
+    before: tuple[date, str] | None = None,
 ) -> list[OpenRow]:
     """The open handovers on page `page` (from 1), earliest deadline first.
 
     With `after` (the deadline and id of the last row shown) the page is the `size`
-    rows that follow it, whatever `page` says: a keyset, as cheap on page 2,000 as
-    on page 1, where an OFFSET reads and skips every row before the page.
+    rows that follow it, whatever `page` says; with `before` (the first row shown)
+    the `size` rows before it. A keyset is as cheap on page 2,000 as on page 1,
+    where an OFFSET reads and skips every row before the page.
     """
     conditions = _conditions(filters, cutoffs)
     if after is not None:
         day, last_id = after
         conditions.append(or_(_deadline > day, and_(_deadline == day, overdrachten.c.id > last_id)))
+    if before is not None:
+        day, first_id = before
+        conditions.append(
+            or_(_deadline < day, and_(_deadline == day, overdrachten.c.id < first_id))
+        )
     statement = (
         select(
             overdrachten.c.id,
@@ -133,9 +140,12 @@ async def open_page(
             overdrachten.c.opened_at,
         )
         .where(*conditions)
-        .order_by(_deadline, overdrachten.c.id)
         .limit(size)
     )
+    if before is not None:  # walk the index backwards from the key, then show in order
+        backwards = statement.order_by(_deadline.desc(), overdrachten.c.id.desc())
+        return [_row(row) for row in reversed((await db.execute(backwards)).all())]
+    statement = statement.order_by(_deadline, overdrachten.c.id)
     if after is None:
         statement = statement.offset((max(page, 1) - 1) * size)
     return [_row(row) for row in await db.execute(statement)]

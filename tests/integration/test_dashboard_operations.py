@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -85,11 +85,15 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
 
 
 async def signed_in(scene: Scene, username: str) -> tuple[BrowserContext, Page]:
-    context = await scene.browser.new_context(
+    return await signed_in_at(scene.browser, scene.base, username)
+
+
+async def signed_in_at(browser: Browser, base: str, username: str) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(
         viewport={"width": 1366, "height": 768}, accept_downloads=True
     )
     page = await context.new_page()
-    await page.goto(f"{scene.base}/dashboard/")
+    await page.goto(f"{base}/dashboard/")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORDS[username])
     await page.click("button[type=submit]")
@@ -338,3 +342,46 @@ async def test_the_report_page_shows_charts_and_downloads_csv(scene: Scene) -> N
     assert ("view_report", "2026Q4") in actions
     assert ("download_report", "2026Q4") in actions
     await context.close()
+
+
+async def test_the_start_pages_links_walk_every_open_handover_forwards_and_back(
+    tmp_path: Path,
+) -> None:
+    """Pages of 5 over 13 open handovers, some sharing a deadline: following "volgende" shows
+    each once in deadline order (the links carry the last row's key, not an offset), and
+    "vorige" walks back through the same pages."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no system Chromium at {CHROMIUM} (apt-get install chromium)", pytrace=False)
+    async with region_on_sqlite(tmp_path, utc(2026, 11, 23, 9, 0)) as region:
+        for n in range(13):
+            await region.notice(f"VT-2026-0009{n:02d}", "GM0268", date(2026, 12, 1 + n // 3))
+        settings = replace(staff_settings(tmp_path), page_size=5)
+        async with serve_dashboard(region, settings) as base, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            try:
+                _, page = await signed_in_at(browser, base, "coord")
+
+                async def shown() -> list[str]:
+                    rows = await page.query_selector_all("tr[data-overdracht]")
+                    return [str(await row.get_attribute("data-overdracht")) for row in rows]
+
+                forwards = [await shown()]
+                while await page.query_selector("a[rel=next]"):
+                    await page.click("a[rel=next]")
+                    await page.wait_for_selector("#open-list")
+                    assert "na=" in page.url
+                    forwards.append(await shown())
+                backwards = [await shown()]
+                while await page.query_selector("a[rel=prev]"):
+                    await page.click("a[rel=prev]")
+                    await page.wait_for_selector("#open-list")
+                    backwards.append(await shown())
+                pager = await page.inner_text(".pager")
+            finally:
+                await browser.close()
+        async with region.store.transaction() as uow:
+            in_order = sorted(await uow.handovers.still_open(), key=lambda o: (o.deadline, o.id))
+    assert [len(p) for p in forwards] == [5, 5, 3]
+    assert [i for p in forwards for i in p] == [o.id for o in in_order]
+    assert backwards == list(reversed(forwards))
+    assert "Pagina 1 van 3" in pager
