@@ -1,8 +1,14 @@
 """Connecting to RabbitMQ, and translating aio-pika's errors at the edge.
 
-`connect` tries each node of the broker in turn and returns the first robust
-connection (aio-pika reconnects it, to that same node, when it drops). Every
-other module of this package translates aio-pika/aiormq errors with
+`connect` tries each node of the broker in turn and returns the first
+`FailoverConnection`: aio-pika's robust connection, which reopens its channels
+and redeclares its exchanges, queues, bindings and consumers after a reconnect,
+but which reconnects round robin: when the connection to one node drops, or an
+attempt to reconnect fails, the next attempt goes to the next node of the list.
+A cluster's nodes share users, vhosts and (quorum) queues, so the same
+topology and consumers come back on whichever node answers.
+
+Every other module of this package translates aio-pika/aiormq errors with
 `broker_error`, so the rest of the gateway sees only its own error tree:
 
 - `BrokerRefusedError` (a `ConfigurationError`): the broker closed the channel
@@ -15,10 +21,13 @@ other module of this package translates aio-pika/aiormq errors with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Final
+from contextlib import suppress
+from typing import Any, Final
 
-import aio_pika
+import structlog
+from aio_pika import RobustConnection
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import (
     CONNECTION_EXCEPTIONS,
@@ -31,6 +40,8 @@ from aiormq.exceptions import ChannelAccessRefused
 from yarl import URL
 
 from gateway.domain.errors import ConfigurationError, GatewayError, TransientError
+
+log = structlog.get_logger("vtgw.amqp")
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for one node to accept the connection."""
@@ -77,29 +88,86 @@ def broker_error(exc: BaseException, doing: str) -> GatewayError:
     return TransientError(f"{doing}: {describe(exc)}")
 
 
+class NodeList:
+    """The broker's nodes in turn: the one to connect to now, and the next one after it.
+
+    `start` is the index of the first node to use. `advance` moves on round
+    robin, so that every node is tried before the first one again.
+    """
+
+    def __init__(self, urls: Sequence[str], start: int = 0) -> None:
+        if not urls:
+            raise ConfigurationError("no broker URL to connect to")
+        self.urls = tuple(urls)
+        self.index = start % len(self.urls)
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    @property
+    def current(self) -> str:
+        return self.urls[self.index]
+
+    def advance(self) -> str:
+        """Move on to the next node (the first after the last); its URL."""
+        self.index = (self.index + 1) % len(self.urls)
+        return self.current
+
+
+class FailoverConnection(RobustConnection):
+    """A robust connection that reconnects to the next node of the list, round robin.
+
+    aio-pika calls `_on_connection_close` both when an open connection drops
+    and when an attempt to (re)connect fails; each time, the URL of the next
+    attempt becomes the next node's. Everything else (the reconnect loop and
+    its `reconnect_interval`, the channels, queues and consumers restored) is
+    aio-pika's. aio-pika's own URL parameters (`reconnect_interval`,
+    `fail_fast`) are read from the first node's URL; the rest of each URL's
+    query (TLS files, heartbeat) is read for that node at each attempt.
+    """
+
+    def __init__(self, nodes: NodeList, **kwargs: Any) -> None:
+        self.nodes = nodes
+        super().__init__(URL(nodes.current), **kwargs)
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        await super()._on_connection_close(closing)
+        if self.close_called or self.is_closed or len(self.nodes) == 1:
+            return
+        lost = self.nodes.current
+        self.url = URL(self.nodes.advance())
+        if self.connection_attempt:  # not the first attempt, which `connect` reports itself
+            log.warning("broker_node_lost", node=redact(lost), next_node=redact(self.nodes.current))
+
+
 async def connect(
     urls: Sequence[str], *, name: str, timeout: float = DEFAULT_CONNECT_TIMEOUT
 ) -> AbstractRobustConnection:
-    """A robust connection to the first of `urls` that accepts one.
+    """A `FailoverConnection` over `urls`, connected to the first of them that accepts.
 
     `name` is the client-provided connection name, shown in the management UI.
-    Each URL is an AMQP URI (`amqp://user:password@host:5672/%2F`); a single
-    string is taken as one URL. When no node accepts, TransientError says why
-    for each (passwords left out).
+    Each URL is an AMQP URI (`amqp://user:password@host:5672/%2F`) of one node
+    of the broker; a single string is taken as one URL. When no node accepts,
+    TransientError says why for each (passwords left out).
     """
     candidates = (urls,) if isinstance(urls, str) else tuple(urls)
     if not candidates:
         raise ConfigurationError("no broker URL to connect to")
     failures: list[str] = []
     last: BaseException | None = None
-    for url in candidates:
+    for start, url in enumerate(candidates):
+        connection = FailoverConnection(
+            NodeList(candidates, start), client_properties={"connection_name": name}
+        )
         try:
-            return await aio_pika.connect_robust(
-                url, client_properties={"connection_name": name}, timeout=timeout
-            )
+            await connection.connect(timeout=timeout)
         except BROKER_ERRORS as exc:
             failures.append(f"{redact(url)}: {describe(exc)}")
             last = exc
+            with suppress(*BROKER_ERRORS):
+                await connection.close()
+            continue
+        return connection
     raise TransientError(
         f"cannot connect to the broker as {name!r}: {'; '.join(failures)}"
     ) from last

@@ -1,14 +1,19 @@
 """The partner's agent: one running adapter beside the partner's own system.
 
-It connects as the partner's broker user (a robust connection: aio-pika
-reconnects it and restores the consumer after a broker restart), consumes the
-partner's inbox `vtgw.out.<party>`, and settles every delivery here, in one
-place, from the inbox's typed outcome:
+It connects as the partner's broker user to the first node of its list that
+answers, consumes the partner's inbox `vtgw.out.<party>`, and settles every
+delivery here, in one place, from the inbox's typed outcome:
 
 - ACK only after the message is handed over AND its receipt was confirmed by
   the broker (or, refused, after it is kept and the error confirmed);
 - RETRY: wait `retry_delay`, then nack with requeue (the gateway's resend
   would bring the message again too).
+
+The connection fails over (adapters/amqp/connection.py): when its node goes
+away it reconnects to the next node of the list, round robin, and aio-pika
+restores the consuming and publishing channels and the consumer there. The
+deliveries in hand when it dropped can no longer be acked; the broker delivers
+them again, and the ledger knows them (handed over once, the same receipt).
 
 Beside the consumer it runs the answers endpoint (HTTP), the outbox folder
 sweep and the resend of answers whose receipt is overdue. `stop()` (on
@@ -204,6 +209,11 @@ class PartnerAgent:
             self._failure.set_result(None)
         log.info("partner_stopped", party=self.partner.party)
 
+    @property
+    def ledger(self) -> PartnerLedger | None:
+        """The partner's ledger of received messages and answers, while the agent runs."""
+        return self._ledger
+
     async def wait(self) -> None:
         """Return when the agent stopped; raise what made one of its loops fail."""
         if self._failure is not None:
@@ -212,7 +222,7 @@ class PartnerAgent:
     # --- the broker ---------------------------------------------------------------------
 
     async def _connect(self) -> AbstractRobustConnection:
-        """The robust connection, retried with backoff while the broker is away."""
+        """The failover connection, retried with backoff while no node of the broker answers."""
         delay = 1.0
         name = f"vtgw-partner-{self.partner.party}"
         while True:
