@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Row, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -493,6 +493,7 @@ class SqlOutbox:
 
 
 _pending = timers.c.fired_at.is_(None) & timers.c.cancelled_at.is_(None)
+_LAST = (datetime.max.replace(tzinfo=UTC), 0)  # after every timer
 
 
 class SqlTimers:
@@ -532,6 +533,7 @@ class SqlTimers:
                 .with_for_update(skip_locked=True)  # nothing on SQLite: one writer
             )
         ).all()
+        rows = await self._not_waiting(rows, now)
         if not rows:
             return []
         await self._db.execute(
@@ -540,6 +542,31 @@ class SqlTimers:
             .values(claimed_by=claimer, claimed_until=now + lease)
         )
         return [_timer(row) for row in rows]
+
+    async def _not_waiting(self, rows: Sequence[Row[Any]], now: datetime) -> list[Row[Any]]:
+        """The rows no earlier due timer of their subject waits before, outside this claim.
+
+        A subject's timers fire in order, as one instance fires them: a term's end
+        waits while another instance fires its warning (which SKIP LOCKED passed
+        over), or the end would close the warning's alert before the warning opened it.
+        """
+        if not rows:
+            return []
+        subject = tuple_(timers.c.subject_sender, timers.c.subject_id)
+        others = await self._db.execute(
+            select(timers.c.subject_sender, timers.c.subject_id, timers.c.due_at, timers.c.id)
+            .where(_pending, timers.c.due_at <= now, timers.c.id.not_in([r.id for r in rows]))
+            .where(subject.in_(list({(r.subject_sender, r.subject_id) for r in rows})))
+        )
+        first: dict[tuple[str, str], tuple[datetime, int]] = {}
+        for other in others:
+            key, place = (other.subject_sender, other.subject_id), (other.due_at, other.id)
+            first[key] = min(first.get(key, place), place)
+        return [
+            row
+            for row in rows
+            if (row.due_at, row.id) < first.get((row.subject_sender, row.subject_id), _LAST)
+        ]
 
     @translating
     async def done(self, timer_id: int, at: datetime) -> None:
@@ -731,6 +758,9 @@ class SqlRejections:
         ]
 
 
+LEDGER_LOCK: Final = 0x76_74_67_77_6C_65_64  # "vtgwled": the ledger's one writer (PostgreSQL)
+
+
 class SqlLedger:
     """The responsibility ledger's chain; the domain numbers and hashes, the store keeps."""
 
@@ -739,13 +769,16 @@ class SqlLedger:
 
     @translating
     async def head(self) -> LedgerEntry | None:
-        # FOR UPDATE holds the head row until the transaction ends (nothing on SQLite,
-        # whose BEGIN IMMEDIATE already holds the one write lock). An empty ledger has
-        # no row to hold: two first appends meet at the primary key instead.
+        # The chain has one writer at a time. On PostgreSQL a transaction-scoped advisory
+        # lock comes first, and the head is read in a statement after it: so it is the
+        # head the previous writer committed. (FOR UPDATE on the head row alone is not
+        # enough: a transaction that waited on it gets the old head back once the other
+        # commits, in READ COMMITTED, and its append then collides.) On SQLite,
+        # BEGIN IMMEDIATE already holds the one write lock.
+        if self._db.dialect.name == "postgresql":
+            await self._db.execute(select(func.pg_advisory_xact_lock(LEDGER_LOCK)))
         row = (
-            await self._db.execute(
-                select(ledger).order_by(ledger.c.sequence.desc()).limit(1).with_for_update()
-            )
+            await self._db.execute(select(ledger).order_by(ledger.c.sequence.desc()).limit(1))
         ).one_or_none()
         return None if row is None else _ledger_entry(row)
 

@@ -1095,6 +1095,33 @@ class TestPostgresStore(SqlStoreContract):
         results = await asyncio.gather(open_alert(store), open_alert(other_instance))
         assert sorted(results) == [False, True]
 
+    async def test_two_instances_appending_at_once_both_extend_the_chain(
+        self, store: Store, other_instance: Store
+    ) -> None:
+        """An appender that waited for another's head gets the head that one committed.
+
+        The first transaction holds the chain (head read, entry appended, not committed);
+        the second instance's head() waits, then returns the new head, so its entry
+        follows it: no collision on the sequence, no retry, one unbroken chain.
+        """
+        (first,) = await appended(store, two_cases()[0])
+        drafts = two_cases()[1:3]
+        async with store.transaction() as holding:
+            head = await holding.ledger.head()
+            assert head == first
+            mine = chain_entry(drafts[0], case_last=None, head=head)
+            await holding.ledger.append(mine)
+            waiting = asyncio.create_task(appended(other_instance, drafts[1]))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # held until the first commits
+        (theirs,) = await asyncio.wait_for(waiting, 5)
+        assert theirs.sequence == mine.sequence + 1
+        assert theirs.previous_hash == mine.hash
+        async with store.transaction() as uow:
+            entries = await uow.ledger.entries(after=0, limit=10)
+        assert verify_chain(entries) is None
+        assert list(entries) == [first, mine, theirs]
+
     async def test_an_unreachable_database_is_a_transient_error(self) -> None:
         """Nothing listening: TransientError, so the caller retries instead of rejecting."""
         unreachable = await open_store("postgresql+asyncpg://postgres@127.0.0.1:1/none")
