@@ -22,6 +22,7 @@ Every other module of this package translates aio-pika/aiormq errors with
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, Final
@@ -39,6 +40,7 @@ from aio_pika.exceptions import (
 from aiormq.exceptions import ChannelAccessRefused
 from yarl import URL
 
+from adapters.amqp.urls import redact
 from gateway.domain.errors import ConfigurationError, GatewayError, TransientError
 
 log = structlog.get_logger("vtgw.amqp")
@@ -154,6 +156,7 @@ async def connect(
     if not candidates:
         raise ConfigurationError("no broker URL to connect to")
     failures: list[str] = []
+    refusals: list[BaseException] = []
     last: BaseException | None = None
     for start, url in enumerate(candidates):
         connection = FailoverConnection(
@@ -163,23 +166,36 @@ async def connect(
             await connection.connect(timeout=timeout)
         except BROKER_ERRORS as exc:
             failures.append(f"{redact(url)}: {describe(exc)}")
+            refusals.append(exc)
             last = exc
             with suppress(*BROKER_ERRORS):
                 await connection.close()
             continue
         return connection
-    raise TransientError(
-        f"cannot connect to the broker as {name!r}: {'; '.join(failures)}"
-    ) from last
+    reasons = "; ".join(failures)
+    if any(_certificate_refused(exc) for exc in refusals):
+        # Not a passing trouble: the node's certificate is not of the CA we trust (or
+        # not for its name). Retrying would not help; the settings or the node must change.
+        raise ConfigurationError(
+            f"cannot connect to the broker as {name!r}: a node's TLS certificate does not"
+            f" verify against the URL's cafile: {reasons}"
+        ) from last
+    raise TransientError(f"cannot connect to the broker as {name!r}: {reasons}") from last
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    try:
-        parsed = URL(url)
-    except (TypeError, ValueError):
-        return "<not a URL>"
-    return str(parsed.with_password("***")) if parsed.password else str(parsed)
+def _certificate_refused(exc: BaseException) -> bool:
+    """Did the TLS handshake refuse the server's certificate, anywhere in the error's chain?"""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        todo += [current.__cause__, current.__context__, *current.args]
+    return False
 
 
 def describe(exc: BaseException) -> str:

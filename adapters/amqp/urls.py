@@ -10,12 +10,15 @@ TLS. Messages name the URL by its position and never hold a path or password.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
 from yarl import URL
 
 TLS_FILE_KEYS: Final = ("cafile", "certfile", "keyfile")
+_HIDDEN_QUERY: Final = frozenset({*TLS_FILE_KEYS, "capath", "cadata"})
+_A_URL: Final = re.compile(r"amqps?://[^\s\"'<>]+")
 
 
 def check_broker_url(url: str, number: int) -> None:
@@ -44,3 +47,23 @@ def check_broker_url(url: str, number: int) -> None:
 def broker_urls(text: str) -> tuple[str, ...]:
     """The node URLs of a comma-separated list (`VTGW_AMQP_URL`), spaces around them dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def redact(url: str) -> str:
+    """The URL for messages and logs: no password, and no paths of its TLS files."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        return "<not a URL>"
+    if parsed.password:
+        parsed = parsed.with_password("***")
+    if any(key in _HIDDEN_QUERY for key in parsed.query):
+        parsed = parsed.with_query(
+            {k: ("***" if k in _HIDDEN_QUERY else v) for k, v in parsed.query.items()}
+        )
+    return str(parsed)
+
+
+def redact_text(text: str) -> str:
+    """Every broker URL in a text (a library's log line) redacted."""
+    return _A_URL.sub(lambda found: redact(found.group(0)), text)
