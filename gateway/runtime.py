@@ -31,6 +31,7 @@ from adapters.email.bridge import EmailBridge, open_bridge
 from adapters.http.api import create_api_app
 from adapters.http.auth import load_api_tokens
 from adapters.http.ops import Metrics, add_ops_routes
+from adapters.http.proxy import forwarding_middleware, trusted_networks
 from adapters.store.sql import SqlStore, migrate, open_store
 from gateway.bootstrap import Core, Paths, load_core
 from gateway.domain.calendar import WorkingDayCalendar
@@ -70,6 +71,22 @@ def hub_signing_key(core: Core, settings: Settings, now: datetime) -> SigningKey
         )
     kid = candidates[0].kid
     return read_private_key(key_path(settings.keys_dir, hub.party, kid), kid)
+
+
+def hub_successor_keys(core: Core, settings: Settings, now: datetime) -> tuple[SigningKey, ...]:
+    """The hub's keys whose window opens after `now`, private halves on disk: a rotation under
+    way, taken over at their `not_before` without a restart (docs/keys.md). None when a kid
+    is pinned."""
+    hub = core.contracts.hub
+    if settings.signing_kid:
+        return ()
+    return tuple(
+        read_private_key(key_path(settings.keys_dir, hub.party, key.kid), key.kid)
+        for key in sorted(hub.keys, key=lambda k: k.not_before)
+        if key.not_before > now
+        and not key.revoked
+        and key_path(settings.keys_dir, hub.party, key.kid).exists()
+    )
 
 
 @dataclass
@@ -123,7 +140,13 @@ async def start_gateway(settings: Settings, clock: Clock = utc_now) -> Gateway:
     paths = Paths.defaults(contracts=settings.contracts_dir)
     core = load_core(paths)
     calendar = WorkingDayCalendar.for_region(core.region)
-    hub = Hub(core.verifier(settings.party), hub_signing_key(core, settings, clock()), calendar)
+    now = clock()
+    hub = Hub(
+        core.verifier(settings.party),
+        hub_signing_key(core, settings, now),
+        calendar,
+        successors=hub_successor_keys(core, settings, now),
+    )
     await migrate(settings.store_dsn)
     store = await open_store(settings.store_dsn)
     bridge = (
@@ -167,7 +190,9 @@ async def run(settings: Settings) -> None:
     publish_channel = await connection.channel(publisher_confirms=True)
     publisher = AmqpPublisher(publish_channel)
 
-    app = web.Application()
+    # Behind the TLS reverse proxy: the client and scheme it names (adapters/http/proxy.py).
+    proxies = trusted_networks(settings.trusted_proxies)
+    app = web.Application(middlewares=[forwarding_middleware(proxies)])
     api = create_api_app(
         store=gateway.store,
         hub=gateway.hub,

@@ -63,6 +63,8 @@ class Settings:
     lease: timedelta
     email: EmailSettings | None = None
     dashboard: DashboardSettings | None = None
+    # The reverse proxies whose X-Forwarded-For/-Proto are believed (adapters/http/proxy.py).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -106,6 +108,7 @@ def _settings(data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
         lease=timedelta(seconds=int(data["relay"]["lease_seconds"])),
         email=_email(data["email"], environ) if "email" in data else None,
         dashboard=dashboard_settings(data["dashboard"]) if "dashboard" in data else None,
+        trusted_proxies=tuple(map(str, data["http"].get("trusted_proxies", ()))),
     )
 
 
