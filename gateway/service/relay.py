@@ -108,12 +108,20 @@ async def _mark_sent(
                 for item in items
             ]
         )
+        awaited = [
+            (item, recipient)
+            for item in items
+            if expects_receipt(item.type) and (recipient := contracts.get(item.recipient))
+        ]
+        # The recipient may have answered before this commit (a fast partner, another
+        # instance's consumer): a message whose receipt is in needs no receipt timer.
+        current = await uow.messages.get_many([(i.sender, i.message_id) for i, _ in awaited])
         timers = []
-        for item in items:
-            recipient = contracts.get(item.recipient)
-            if not expects_receipt(item.type) or recipient is None:
-                continue
+        for item, recipient in awaited:
             attempt = await uow.messages.count_attempt(item.sender, item.message_id)
+            stored = current.get((item.sender, item.message_id))
+            if stored is not None and stored.status.final:
+                continue
             timers.append(
                 Timer(
                     kind=TimerKind.RECEIPT,

@@ -10,19 +10,19 @@ for every message, the same receipt each time it got one more than once.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import subprocess
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import aio_pika
 import pytest
-from sqlalchemy import text
 
-from adapters.amqp.topology import inbox_queue
-from adapters.store.engine import create_engine
+from tests.integration.exactly_once import (
+    ReceiptCollector,
+    check_store,
+    publish_all,
+    wait_for_receipts,
+)
 from tests.integration.gateway_rig import GatewayRig, gateway_rig
 from tests.integration.partner_side import WirePartner
 
@@ -39,87 +39,6 @@ def rig(
     with gateway_rig(tmp_path_factory.mktemp("crash"), request.node.name[:20]) as rig:
         rig.start()
         yield rig
-
-
-class ReceiptCollector:
-    """Reads the partner's inbox the whole time, across broker restarts."""
-
-    def __init__(self, url: str, party: str) -> None:
-        self.url, self.party = url, party
-        self.receipts: dict[str, set[str]] = defaultdict(set)
-
-    async def run(self, until: asyncio.Event) -> None:
-        connection = await aio_pika.connect_robust(self.url)
-        try:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(inbox_queue(self.party), passive=True)
-
-            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                envelope = json.loads(message.body)
-                if envelope["type"] == "receipt":
-                    self.receipts[envelope["reply_to"]].add(envelope["id"])
-                await message.ack()
-
-            await queue.consume(on_message)
-            await until.wait()
-        finally:
-            await connection.close()
-
-
-CHUNK, PAUSE = 50, 0.25  # paced: the stream lasts about 5 s, so every disturbance is mid-stream
-
-
-async def publish_all(partner: WirePartner, messages: list[dict[str, Any]]) -> None:
-    for index, message in enumerate(messages):
-        if index and index % CHUNK == 0:
-            await asyncio.sleep(PAUSE)
-        for _ in range(100):
-            try:
-                await partner.send(message)
-                break
-            except Exception:
-                await asyncio.sleep(0.2)
-
-
-async def wait_for_receipts(collector: ReceiptCollector, ids: set[str], rig: GatewayRig) -> None:
-    for _ in range(1800):
-        if ids <= collector.receipts.keys():
-            return
-        await asyncio.sleep(0.1)
-    missing = len(ids - collector.receipts.keys())
-    pytest.fail(f"{missing} messages got no receipt in 180 s\n{rig.log_tail()}")
-
-
-async def check_store(rig: GatewayRig, ids: set[str], collector: ReceiptCollector) -> None:
-    """Each message once, received once, with one receipt that the partner got."""
-    engine = create_engine(rig.dsn)
-    try:
-        async with engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    text(
-                        "SELECT m.id, count(s.seq) FROM messages m JOIN message_status s "
-                        "ON s.message_seq = m.seq AND s.status = 'received' "
-                        "WHERE m.sender = 'lt-nijmegen' GROUP BY m.id"
-                    )
-                )
-            ).all()
-            inbox = dict(
-                (
-                    await connection.execute(
-                        text(
-                            "SELECT message_id, receipt_id FROM inbox WHERE sender = 'lt-nijmegen'"
-                        )
-                    )
-                ).all()
-            )
-    finally:
-        await engine.dispose()
-    assert {row[0] for row in rows} == ids
-    assert all(row[1] == 1 for row in rows), "a message was processed more than once"
-    assert set(inbox) == ids
-    for message_id in ids:
-        assert collector.receipts[message_id] == {inbox[message_id]}, "another receipt was sent"
 
 
 async def run_stream(rig: GatewayRig, disturb: Any) -> None:
