@@ -159,7 +159,8 @@ class SqlMessages:
         if current:
             await self._db.execute(
                 update(messages)
-                .where(messages.c.seq == bindparam("b_seq"))
+                # A status another instance made final meanwhile stays (as in `record`).
+                .where(messages.c.seq == bindparam("b_seq"), messages.c.final.is_(False))
                 .values(status=bindparam("b_status"), final=bindparam("b_final")),
                 [
                     {"b_seq": seq, "b_status": c.status.value, "b_final": c.final}
@@ -907,8 +908,18 @@ class SqlHandovers:
 
     @translating
     async def get(self, overdracht_id: str) -> Overdracht | None:
+        # The handover is read to be changed and saved whole: FOR UPDATE holds its row,
+        # so two instances' transactions on one handover (a receipt and a confirmation,
+        # a receipt and a timer) take turns instead of the later save undoing the other.
+        # On PostgreSQL the ledger's lock comes first, in every transaction that touches
+        # a handover: the order is always chain, then rows, so none deadlocks with one
+        # that appended to the ledger and then reads a handover (SQLite: one writer).
+        if self._db.dialect.name == "postgresql":
+            await self._db.execute(select(func.pg_advisory_xact_lock(LEDGER_LOCK)))
         row = (
-            await self._db.execute(select(overdrachten).where(overdrachten.c.id == overdracht_id))
+            await self._db.execute(
+                select(overdrachten).where(overdrachten.c.id == overdracht_id).with_for_update()
+            )
         ).one_or_none()
         return None if row is None else _overdracht(row)
 
