@@ -23,6 +23,7 @@ from adapters.email.outbound import mail_facts
 from adapters.email.smtp import MailRefusedError
 from adapters.email.store import MailRecord, ReceiptState
 from adapters.email.tokens import LinkToken
+from adapters.store.shared_state import sole_round
 from gateway.domain.contracts import Contract
 from gateway.domain.errors import TransientError
 from gateway.domain.handover import OverdrachtState
@@ -36,10 +37,19 @@ _REMINDED_STATES = frozenset(
 
 
 async def send_reminders(context: BridgeContext, now: datetime) -> int:
-    """Mail the reminders due now; how many were accepted by the SMTP server."""
-    calendar = context.calendar
-    if not calendar.within_office_hours(now):
+    """Mail the reminders due now; how many were accepted by the SMTP server.
+
+    One instance at a time does the round (`sole_round`): a reminder is recorded
+    after the SMTP server took it, so two rounds at once would both mail it.
+    """
+    if not context.calendar.within_office_hours(now):
         return 0
+    async with sole_round(context.store.sql, "bridge-reminders") as mine:
+        return await _remind(context, now) if mine else 0
+
+
+async def _remind(context: BridgeContext, now: datetime) -> int:
+    calendar = context.calendar
     today = calendar.local_day(now)
     due: list[tuple[StoredMessage, Contract, str, str, LinkToken]] = []
     async with context.store.transaction() as work:

@@ -254,7 +254,16 @@ class MailRecords:
 
     @translating
     async def receipts_pending(self, limit: int = 100) -> Sequence[MailRecord]:
-        return await self._mails(email_mails.c.receipt_state == ReceiptState.PENDING, limit)
+        """Mails whose receipt is still to be recorded, held for this transaction: another
+        instance's round skips them (SKIP LOCKED), so each receipt is recorded once."""
+        query = (
+            select(email_mails)
+            .where(email_mails.c.receipt_state == ReceiptState.PENDING)
+            .order_by(email_mails.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # nothing on SQLite: one writer
+        )
+        return [_mail(row) for row in await self._db.execute(query)]
 
     @translating
     async def reminded(self, message_id: str, about: str) -> bool:

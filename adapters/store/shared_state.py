@@ -22,9 +22,10 @@ their turn; on SQLite every transaction is a writer already (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -182,3 +183,25 @@ class SignedOutSessions:
                     select(exists().where(signed_out_sessions.c.session_id == session_id))
                 )
         return bool(found)
+
+
+@contextlib.asynccontextmanager
+async def sole_round(store: SqlStore, name: str) -> AsyncIterator[bool]:
+    """Whether this instance may do the round `name` now: no other is doing it.
+
+    For work whose effect lies outside the store (a mail sent) and so cannot be
+    claimed row by row. On PostgreSQL a transaction-scoped try-lock, held on a
+    connection of its own until the block ends: another instance that asks
+    meanwhile gets False and skips its round. On SQLite, True: one instance
+    writes to the file (and opening a second writer here would wait on the first).
+    """
+    if store.backend != "postgresql":
+        yield True
+        return
+    digest = hashlib.sha256(f"vtgw-round {name}".encode()).digest()
+    async with store.connection() as db:
+        with translated():
+            held = await db.scalar(
+                select(func.pg_try_advisory_xact_lock(int.from_bytes(digest[:8], signed=True)))
+            )
+        yield bool(held)

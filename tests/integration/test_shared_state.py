@@ -33,7 +33,7 @@ from adapters.email.context import BridgeContext
 from adapters.email.pages import create_pages_app
 from adapters.email.signing import TeamSigner
 from adapters.email.smtp import SmtpOut
-from adapters.email.store import BridgeStore
+from adapters.email.store import BridgeStore, MailRecord, ReceiptState
 from adapters.store import SqlStore, open_store
 from adapters.store.shared_state import (
     RateLimit,
@@ -41,6 +41,7 @@ from adapters.store.shared_state import (
     SignedOutSessions,
     rate_events,
     signed_out_sessions,
+    sole_round,
 )
 from gateway.bootstrap import Paths, load_core
 from gateway.domain.calendar import WorkingDayCalendar
@@ -386,3 +387,56 @@ async def test_the_link_rate_limit_counts_the_requests_of_every_instance(
             assert response.status == 403
         async with first.get(link) as response:
             assert response.status == 429
+
+
+# --- the bridge's rounds with two instances on one PostgreSQL -------------------------
+
+
+async def test_one_instance_at_a_time_does_a_round(
+    postgres_store: SqlStore, second_store: SqlStore, sqlite_store: SqlStore
+) -> None:
+    """While one instance does the reminder round, another's round is skipped; after it,
+    the other may. On SQLite (one instance) the round is always this one's."""
+    async with (
+        sole_round(postgres_store, "bridge-reminders") as first,
+        sole_round(second_store, "bridge-reminders") as second,
+        sole_round(second_store, "another-round") as unrelated,
+    ):
+        assert (first, second, unrelated) == (True, False, True)
+    async with sole_round(second_store, "bridge-reminders") as later:
+        assert later
+    async with sole_round(sqlite_store, "bridge-reminders") as alone:
+        assert alone
+
+
+async def test_two_instances_record_each_mails_receipt_once(
+    postgres_store: SqlStore, second_store: SqlStore
+) -> None:
+    """Pending receipts held by one instance's round are skipped by the other's."""
+
+    def mail(n: int) -> MailRecord:
+        return MailRecord(
+            kind="message",
+            message_sender="vt-gz",
+            message_id=f"m{n}",
+            message_type="overdracht.notice",
+            party="lt-tiel",
+            addresses=("team@lt-tiel.example",),
+            smtp_message_id=f"<{n}@bridge.example>",
+            confirmation_code=None,
+            token_id=None,
+            accepted_at=datetime(2026, 11, 23, 9, tzinfo=UTC),
+            smtp_response="250 ok",
+            receipt_state=ReceiptState.PENDING,
+        )
+
+    first, second = BridgeStore(postgres_store), BridgeStore(second_store)
+    async with first.transaction() as work:
+        for n in range(5):
+            await work.mail.add_mail(mail(n))
+    async with first.transaction() as mine:
+        held = await mine.mail.receipts_pending(limit=3)
+        async with second.transaction() as theirs:
+            rest = await asyncio.wait_for(theirs.mail.receipts_pending(limit=10), 5)
+    assert [m.message_id for m in held] == ["m0", "m1", "m2"]
+    assert [m.message_id for m in rest] == ["m3", "m4"]
