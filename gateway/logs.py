@@ -39,10 +39,21 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+    library_records_to_stderr()
+
+
+def library_records_to_stderr() -> logging.Handler:
+    """The root logger's handler of the libraries' records: stderr, WARNING and up, redacted.
+
+    Added once; a second call returns the handler already there.
+    """
     root = logging.getLogger()
-    if not any(isinstance(f, BrokerUrlsRedacted) for h in root.handlers for f in h.filters):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(BrokerUrlsRedacted())
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
-        root.addHandler(handler)
+    for handler in root.handlers:
+        if any(isinstance(f, BrokerUrlsRedacted) for f in handler.filters):
+            return handler
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(BrokerUrlsRedacted())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    return handler
