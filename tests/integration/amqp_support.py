@@ -56,11 +56,13 @@ def management(
     body: object = None,
     user: str = ADMIN_USER,
     password: str = ADMIN_PASSWORD,
+    base_url: str = MANAGEMENT_URL,
 ) -> tuple[int, Any]:
-    """Call the management API: (HTTP status, JSON body or None)."""
+    """Call a management API (the test broker's, or a node's at `base_url`):
+    (HTTP status, JSON body or None)."""
     path = "/".join(quote(segment, safe="") for segment in segments)
     request = urllib.request.Request(  # noqa: S310 - the test broker's http URL
-        f"{MANAGEMENT_URL}/api/{path}",
+        f"{base_url}/api/{path}",
         method=method,
         data=None if body is None else json.dumps(body).encode(),
         headers={

@@ -17,7 +17,6 @@ tail of its log.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -26,8 +25,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -37,6 +34,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from tests.integration.amqp_support import management
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 HOST = "127.0.0.1"
@@ -241,27 +240,9 @@ class RabbitNode:
         password: str = GUEST,
     ) -> tuple[int, Any]:
         """Call this node's management API: (HTTP status, JSON body or None)."""
-        path = "/".join(quote(segment, safe="") for segment in segments)
-        request = urllib.request.Request(  # noqa: S310 - the node's own http URL
-            f"{self.management_url}/api/{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={
-                "Authorization": "Basic "
-                + base64.b64encode(f"{user}:{password}".encode()).decode("ascii"),
-                "Content-Type": "application/json",
-            },
+        return management(
+            method, *segments, body=body, user=user, password=password, base_url=self.management_url
         )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            try:
-                return error.code, json.loads(raw) if raw else None
-            except ValueError:
-                return error.code, raw.decode(errors="replace")
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the node's log and of its console output."""
