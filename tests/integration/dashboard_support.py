@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from playwright.async_api import Browser, BrowserContext, Page
 
 from adapters.dashboard import DashboardSettings, create_dashboard_app, hash_password
 from adapters.store.sql import SqlStore, migrate, open_store
@@ -254,3 +255,23 @@ async def serve_dashboard(region: Region, settings: DashboardSettings) -> AsyncI
 
 def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+async def signed_in_at(browser: Browser, base: str, username: str) -> tuple[BrowserContext, Page]:
+    """A new laptop-sized browser context signed in to the dashboard at `base` as `username`."""
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": 768}, accept_downloads=True
+    )
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORDS[username])
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#open-list")
+    return context, page
+
+
+def shot(name: str) -> str:
+    """The path of a screenshot for review (`var/screenshots/`, README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / name)

@@ -28,11 +28,11 @@ from gateway.domain.handover import OverdrachtState
 from gateway.service.ports import StoredMessage
 from tests.integration.dashboard_support import (
     CHROMIUM,
-    PASSWORDS,
-    SCREENSHOTS,
     Region,
     region_on_sqlite,
     serve_dashboard,
+    shot,
+    signed_in_at,
     staff_settings,
     utc,
 )
@@ -85,19 +85,7 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
 
 
 async def signed_in(scene: Scene, username: str) -> tuple[BrowserContext, Page]:
-    context = await scene.browser.new_context(viewport={"width": 1366, "height": 768})
-    page = await context.new_page()
-    await page.goto(f"{scene.base}/dashboard/")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORDS[username])
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#open-list")
-    return context, page
-
-
-def shot(name: str) -> str:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return str(SCREENSHOTS / name)
+    return await signed_in_at(scene.browser, scene.base, username)
 
 
 async def test_a_coordinator_follows_an_overdue_handover_to_its_escalation(scene: Scene) -> None:

@@ -34,11 +34,11 @@ from gateway.service.ports import StoredMessage
 from gateway.service.receiving import Delivery, Disposition
 from tests.integration.dashboard_support import (
     CHROMIUM,
-    PASSWORDS,
-    SCREENSHOTS,
     Region,
     region_on_sqlite,
     serve_dashboard,
+    shot,
+    signed_in_at,
     staff_settings,
     utc,
     with_key,
@@ -86,24 +86,6 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
 
 async def signed_in(scene: Scene, username: str) -> tuple[BrowserContext, Page]:
     return await signed_in_at(scene.browser, scene.base, username)
-
-
-async def signed_in_at(browser: Browser, base: str, username: str) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(
-        viewport={"width": 1366, "height": 768}, accept_downloads=True
-    )
-    page = await context.new_page()
-    await page.goto(f"{base}/dashboard/")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORDS[username])
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#open-list")
-    return context, page
-
-
-def shot(name: str) -> str:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return str(SCREENSHOTS / name)
 
 
 async def refused_twice(scene: Scene) -> tuple[int, int]:
