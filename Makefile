@@ -61,7 +61,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-# make test runs the year with 400 reports (the suite's time budget); this runs the full region.
+# make test runs the year with 300 reports (the suite's time budget); this runs the full region.
 simulate: $(STAMP)
 	VTGW_SIMULATION_REPORTS=10000 $(BIN)/python -m pytest tests/simulation
 

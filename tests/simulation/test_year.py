@@ -51,7 +51,7 @@ from tests.simulation.model import COUNTED, QUARTERS, Model, expect
 pytestmark = pytest.mark.simulation
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORTS = int(os.environ.get("VTGW_SIMULATION_REPORTS", "400"))
+REPORTS = int(os.environ.get("VTGW_SIMULATION_REPORTS", "300"))
 SEED = 20260105
 LEDGER_PAGE = 5000
 
