@@ -100,26 +100,7 @@ class Region:
 
     async def answer(self, notice: StoredMessage, message_type: str, **changes: Any) -> None:
         """The notice's recipient answers (a receipt, a confirmation), signed by its signer."""
-        now = self.clock()
-        obj = json.loads(json.dumps(self.examples[message_type]))
-        obj.update(
-            id=str(uuid.uuid4()),
-            sender=notice.recipient,
-            recipient=notice.sender,
-            thread=notice.thread,
-            reply_to=notice.id,
-            case={"ref": notice.case_ref, "gemeente": notice.gemeente},
-            sent_at=format_timestamp(now - timedelta(seconds=30)),
-        )
-        if "case" not in self.examples[message_type]:
-            del obj["case"]  # a receipt names no case
-        obj.update(changes)
-        key = signer_key(self.contracts, notice.recipient)
-        raw = json.dumps(sign_object(obj, key), ensure_ascii=False).encode()
-        signer = self.contracts.signer_of(notice.recipient)
-        identity = signer.party if signer is not None else notice.recipient
-        async with self.store.transaction() as uow:
-            handled = await receive(uow, self.hub, Delivery(raw, identity), now)
+        handled = await self.deliver(self.signed_answer(notice, message_type, **changes))
         assert handled.disposition is Disposition.ACK, handled.rejection
 
     async def receipt(self, notice: StoredMessage) -> None:
