@@ -10,12 +10,12 @@ not abort a PostgreSQL transaction, so the unit of work stays usable after a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Row, Table, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Row, Table, and_, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,7 +44,7 @@ from gateway.domain.escalation import (
     Route,
 )
 from gateway.domain.handover import Moment, Overdracht, OverdrachtState, Transition
-from gateway.domain.ledger import EntryKind, LedgerEntry
+from gateway.domain.ledger import EntryKind, LedgerEntry, linked
 from gateway.service.ports import (
     Alert,
     DuplicateMessageError,
@@ -759,29 +759,121 @@ class SqlRejections:
         ]
 
 
-LEDGER_LOCK: Final = 0x76_74_67_77_6C_65_64  # "vtgwled": the ledger's one writer (PostgreSQL)
+LEDGER_LOCK: Final = 0x76_74_67_77_6C_65_64  # "vtgwled": the chain's one linker (PostgreSQL)
+CASE_LOCKS: Final = 0x76_74_67_63  # "vtgc": the class of the cases' locks (two-key form)
+_APPENDED: Final = "vtgw.ledger.appended"  # in the connection's info: entries to link at commit
+
+# One advisory lock per case, taken in the order of their keys: two transactions that
+# hold several cases never wait for each other in a cycle. The two-key form has a key
+# space of its own, apart from the chain's one-key LEDGER_LOCK.
+_HOLD_CASES = text(
+    "SELECT count(pg_advisory_xact_lock(:locks, held.key)) FROM ("
+    " SELECT DISTINCT hashtext(ref) AS key FROM unnest(CAST(:refs AS text[])) AS ref"
+    " ORDER BY key) AS held"
+)
+
+
+def begin_ledger(db: AsyncConnection) -> None:
+    """A transaction starts on `db`: the ledger may be extended in it, linked at its commit."""
+    db.info[_APPENDED] = []
+
+
+def end_ledger(db: AsyncConnection) -> None:
+    """The transaction on `db` ended: what it appended and did not link is gone with it."""
+    db.info.pop(_APPENDED, None)
+
+
+def _appended(db: AsyncConnection) -> list[LedgerEntry]:
+    """The entries appended in the transaction on `db`, not linked yet."""
+    appended: list[LedgerEntry] | None = db.info.get(_APPENDED)
+    if appended is None:
+        raise RuntimeError("the ledger is extended only in a store transaction: it links at commit")
+    return appended
+
+
+def _unlinked(db: AsyncConnection, case_refs: Collection[str]) -> list[LedgerEntry]:
+    """Those of the transaction's entries not linked yet that are of these cases."""
+    appended: list[LedgerEntry] = db.info.get(_APPENDED, [])
+    return [entry for entry in appended if entry.case_ref in case_refs]
+
+
+@translating
+async def hold_cases(db: AsyncConnection, case_refs: Collection[str]) -> None:
+    """The cases are held until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    if db.dialect.name == "postgresql" and case_refs:
+        await db.execute(_HOLD_CASES, {"locks": CASE_LOCKS, "refs": sorted(set(case_refs))})
+
+
+@translating
+async def link_appended(db: AsyncConnection) -> list[LedgerEntry]:
+    """Link the transaction's appended entries after the chain's head, in order, and write them.
+
+    The chain is taken only here, at the end of the transaction: on PostgreSQL a
+    transaction-scoped advisory lock, and the head read in a statement after it, so it is
+    the head the previous linker committed (FOR UPDATE on the head row would give a waiter
+    the old head back in READ COMMITTED). On SQLite BEGIN IMMEDIATE already holds the one
+    write lock. The chain is then held until the commit, a moment later.
+    """
+    appended = _appended(db)
+    if not appended:
+        return []
+    if db.dialect.name == "postgresql":
+        await db.execute(select(func.pg_advisory_xact_lock(LEDGER_LOCK)))
+    head = await _head(db)
+    entries = []
+    for entry in appended:
+        head = linked(entry, head)
+        entries.append(head)
+    # DO NOTHING on any conflict: a refused insert leaves a PostgreSQL transaction usable.
+    written = (
+        await db.execute(
+            _insert(db, ledger)
+            .values([_ledger_row(entry) for entry in entries])
+            .on_conflict_do_nothing()
+            .returning(ledger.c.sequence)
+        )
+    ).all()
+    if len(written) != len(entries):  # only by a writer that skipped the lock
+        raise TransientError("ledger entries were appended meanwhile: retry the transaction")
+    appended.clear()
+    return entries
+
+
+async def _head(db: AsyncConnection) -> LedgerEntry | None:
+    row = (
+        await db.execute(select(ledger).order_by(ledger.c.sequence.desc()).limit(1))
+    ).one_or_none()
+    return None if row is None else _ledger_entry(row)
+
+
+def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "sequence": entry.sequence,
+        "case_ref": entry.case_ref,
+        "gemeente": entry.gemeente,
+        "kind": entry.kind.value,
+        "by_party": entry.by,
+        "holder": entry.holder,
+        "regievoerder": entry.regievoerder,
+        "at": as_utc(entry.at),
+        "evidence": _json(entry.evidence),
+        "previous_hash": entry.previous_hash,
+        "hash": entry.hash,
+    }
 
 
 class SqlLedger:
-    """The responsibility ledger's chain; the domain numbers and hashes, the store keeps."""
+    """The responsibility ledger's chain; the domain decides and links, the store keeps."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
 
     @translating
     async def head(self) -> LedgerEntry | None:
-        # The chain has one writer at a time. On PostgreSQL a transaction-scoped advisory
-        # lock comes first, and the head is read in a statement after it: so it is the
-        # head the previous writer committed. (FOR UPDATE on the head row alone is not
-        # enough: a transaction that waited on it gets the old head back once the other
-        # commits, in READ COMMITTED, and its append then collides.) On SQLite,
-        # BEGIN IMMEDIATE already holds the one write lock.
-        if self._db.dialect.name == "postgresql":
-            await self._db.execute(select(func.pg_advisory_xact_lock(LEDGER_LOCK)))
-        row = (
-            await self._db.execute(select(ledger).order_by(ledger.c.sequence.desc()).limit(1))
-        ).one_or_none()
-        return None if row is None else _ledger_entry(row)
+        return await _head(self._db)
+
+    async def hold(self, case_refs: Collection[str]) -> None:
+        await hold_cases(self._db, case_refs)
 
     @translating
     async def opened(self, case_refs: Sequence[str]) -> set[str]:
@@ -790,10 +882,13 @@ class SqlLedger:
         rows = await self._db.execute(
             select(ledger.c.case_ref).where(ledger.c.case_ref.in_(set(case_refs))).distinct()
         )
-        return {row.case_ref for row in rows}
+        return {row.case_ref for row in rows} | {e.case_ref for e in _unlinked(self._db, case_refs)}
 
     @translating
     async def last_of(self, case_ref: str) -> LedgerEntry | None:
+        mine = _unlinked(self._db, [case_ref])
+        if mine:
+            return mine[-1]
         row = (
             await self._db.execute(
                 select(ledger)
@@ -809,36 +904,13 @@ class SqlLedger:
         rows = await self._db.execute(
             select(ledger).where(ledger.c.case_ref == case_ref).order_by(ledger.c.sequence)
         )
-        return [_ledger_entry(row) for row in rows]
+        return [_ledger_entry(row) for row in rows] + _unlinked(self._db, [case_ref])
 
-    @translating
     async def append(self, entry: LedgerEntry) -> None:
-        # DO NOTHING on any conflict (the sequence or the hash taken by another
-        # instance): a refused insert leaves a PostgreSQL transaction usable.
-        appended = (
-            await self._db.execute(
-                _insert(self._db, ledger)
-                .values(
-                    sequence=entry.sequence,
-                    case_ref=entry.case_ref,
-                    gemeente=entry.gemeente,
-                    kind=entry.kind.value,
-                    by_party=entry.by,
-                    holder=entry.holder,
-                    regievoerder=entry.regievoerder,
-                    at=as_utc(entry.at),
-                    evidence=_json(entry.evidence),
-                    previous_hash=entry.previous_hash,
-                    hash=entry.hash,
-                )
-                .on_conflict_do_nothing()
-                .returning(ledger.c.sequence)
-            )
-        ).scalar_one_or_none()
-        if appended is None:
-            raise TransientError(
-                f"ledger entry {entry.sequence} was appended meanwhile: retry the transaction"
-            )
+        _appended(self._db).append(entry)
+
+    async def link(self) -> Sequence[LedgerEntry]:
+        return await link_appended(self._db)
 
     @translating
     async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
@@ -911,17 +983,30 @@ class SqlHandovers:
         # The handover is read to be changed and saved whole: FOR UPDATE holds its row,
         # so two instances' transactions on one handover (a receipt and a confirmation,
         # a receipt and a timer) take turns instead of the later save undoing the other.
-        # On PostgreSQL the ledger's lock comes first, in every transaction that touches
-        # a handover: the order is always chain, then rows, so none deadlocks with one
-        # that appended to the ledger and then reads a handover (SQLite: one writer).
+        # On PostgreSQL its case is held first, in every transaction that touches a
+        # handover: the order is always case, then row, then (at commit) the chain, so
+        # none deadlocks with one that extended the case's ledger (SQLite: one writer).
         if self._db.dialect.name == "postgresql":
-            await self._db.execute(select(func.pg_advisory_xact_lock(LEDGER_LOCK)))
+            case_ref = await self._db.scalar(
+                select(overdrachten.c.case_ref).where(overdrachten.c.id == overdracht_id)
+            )
+            if case_ref is not None:  # its case never changes: held, the row stays its own
+                await hold_cases(self._db, [case_ref])
         row = (
             await self._db.execute(
                 select(overdrachten).where(overdrachten.c.id == overdracht_id).with_for_update()
             )
         ).one_or_none()
         return None if row is None else _overdracht(row)
+
+    @translating
+    async def hold_cases_of(self, overdracht_ids: Collection[str]) -> None:
+        if self._db.dialect.name != "postgresql" or not overdracht_ids:
+            return
+        cases = await self._db.scalars(
+            select(overdrachten.c.case_ref).where(overdrachten.c.id.in_(set(overdracht_ids)))
+        )
+        await hold_cases(self._db, set(cases))
 
     @translating
     async def save(self, overdracht: Overdracht) -> None:

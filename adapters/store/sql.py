@@ -26,6 +26,9 @@ from adapters.store.repositories import (
     SqlOutbox,
     SqlRejections,
     SqlTimers,
+    begin_ledger,
+    end_ledger,
+    link_appended,
 )
 from adapters.store.schema import migrate
 from adapters.store.tracking import SqlMonitoringChecks, SqlRetentionLog
@@ -86,8 +89,10 @@ class SqlStore:
         with the gateway's repositories (the e-mail bridge): committed when the block ends,
         rolled back when it raises."""
         connection = await self._begin()
+        begin_ledger(connection)
         try:
             yield connection
+            await link_appended(connection)  # the ledger's new entries join the chain now
         except BaseException:
             # The error of the block is what the caller must hear; a failed rollback
             # (the connection is gone) rolls back on the server anyway.
@@ -98,6 +103,7 @@ class SqlStore:
             with translated():
                 await connection.commit()
         finally:
+            end_ledger(connection)
             with contextlib.suppress(exc.SQLAlchemyError, OSError):
                 await connection.close()
 

@@ -278,6 +278,10 @@ class BrokenLedgerError(GatewayError):
         self.sequence = sequence
 
 
+UNLINKED = 0
+"""The sequence of an entry decided but not yet linked into the chain (`decided_entry`)."""
+
+
 def chain_entry(
     draft: EntryDraft,
     *,
@@ -291,11 +295,25 @@ def chain_entry(
     latest entry (what the new one links to): a store keeps the chain and
     asks only for these two, not for every entry.
     """
+    return linked(decided_entry(draft, case_last=case_last, vt=vt), head)
+
+
+def decided_entry(
+    draft: EntryDraft, *, case_last: LedgerEntry | None, vt: str = VEILIG_THUIS
+) -> LedgerEntry:
+    """The entry `draft` makes after the case's latest, or why the transition cannot be.
+
+    Only the case's own history decides it: who holds the case and who has
+    regie after it. Its place in the chain (sequence, previous hash, hash) is
+    left open (`UNLINKED`, empty hashes) for `linked`. So a store can decide
+    entries of different cases at once, each holding only its case, and take
+    the one chain only for the moment it links them.
+    """
     if case_last is not None and draft.at < case_last.at:
         raise ValueError("entries of a case go forward in time")
     holder, regievoerder = _after(draft, case_last, vt)
-    unhashed = LedgerEntry(
-        sequence=head.sequence + 1 if head is not None else FIRST_SEQUENCE,
+    return LedgerEntry(
+        sequence=UNLINKED,
         case_ref=draft.case_ref,
         gemeente=draft.gemeente,
         kind=draft.kind,
@@ -304,6 +322,16 @@ def chain_entry(
         regievoerder=regievoerder,
         at=draft.at,
         evidence=draft.evidence,
+        previous_hash="",
+        hash="",
+    )
+
+
+def linked(entry: LedgerEntry, head: LedgerEntry | None) -> LedgerEntry:
+    """`entry` as the one after `head` (the first when None): numbered, linked, hashed."""
+    unhashed = replace(
+        entry,
+        sequence=head.sequence + 1 if head is not None else FIRST_SEQUENCE,
         previous_hash=head.hash if head is not None else GENESIS_HASH,
         hash="",
     )

@@ -53,7 +53,8 @@ async def close_case(
         draft = EntryDraft.afgesloten(
             case_ref, last.gemeente, vt, at, evidence={"by": by, "reason": reason}
         )
-        entry = await responsibility.append(uow, draft, vt)
+        await responsibility.append(uow, draft, vt)
+        *_, entry = await uow.ledger.link()  # its sequence, for the answer
         await case_deadlines.end_terms(uow, vt, case_ref, at)
     return {
         "case_ref": case_ref,

@@ -10,7 +10,7 @@ raises `TransientError`; a unique-key conflict on the inbox is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -244,21 +244,40 @@ class Rejections(Protocol):
 
 
 class LedgerRepository(Protocol):
-    """The responsibility ledger's entries: one hash chain over all cases."""
+    """The responsibility ledger's entries: one hash chain over all cases.
+
+    A transaction extends a case in three steps: `hold` the case, read its
+    `last_of`, `append` the entry decided on it (`decided_entry`). The store
+    links the appended entries into the one chain (sequence, previous hash,
+    hash) when the transaction commits, holding the chain only for that
+    moment: transactions on different cases do not wait for each other, two
+    on one case take turns.
+    """
 
     async def head(self) -> LedgerEntry | None:
-        """The chain's last entry; held (FOR UPDATE on PostgreSQL) until the transaction ends."""
+        """The chain's last linked entry."""
 
-    async def last_of(self, case_ref: str) -> LedgerEntry | None: ...
+    async def hold(self, case_refs: Collection[str]) -> None:
+        """These cases are this transaction's to extend until it ends: another that holds
+        one of them waits (PostgreSQL; one writer at a time already elsewhere). Hold a
+        case before reading its last entry to decide on it, and before a handover row."""
+
+    async def last_of(self, case_ref: str) -> LedgerEntry | None:
+        """The case's latest entry, one appended in this transaction included."""
 
     async def opened(self, case_refs: Sequence[str]) -> set[str]:
         """Those of these cases that have entries (one read for a batch)."""
 
     async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
-        """The case's entries, oldest first."""
+        """The case's entries, oldest first, those appended in this transaction last."""
 
     async def append(self, entry: LedgerEntry) -> None:
-        """Add the next entry; TransientError when its sequence was taken meanwhile."""
+        """Keep `entry`, decided on the case's `last_of`, to be linked when the transaction
+        commits; until then its sequence and hashes are those `decided_entry` left open."""
+
+    async def link(self) -> Sequence[LedgerEntry]:
+        """Link the entries appended so far now, in order, and give them as linked (the
+        chain is then held until the transaction ends); the store calls it at commit."""
 
     async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
         """Entries with a sequence above `after`, in order (for verifying the chain)."""
@@ -267,7 +286,12 @@ class LedgerRepository(Protocol):
 class Handovers(Protocol):
     """The overdrachten and their lifecycle, by the id of their overdracht.notice."""
 
-    async def get(self, overdracht_id: str) -> Overdracht | None: ...
+    async def get(self, overdracht_id: str) -> Overdracht | None:
+        """The handover, held until the transaction ends (its case first, then its row)."""
+
+    async def hold_cases_of(self, overdracht_ids: Collection[str]) -> None:
+        """Hold the cases of these handovers all at once (ids of none are passed over): a
+        transaction about to get several takes their cases in one order, as others do."""
 
     async def save(self, overdracht: Overdracht) -> None:
         """Insert or replace."""

@@ -106,11 +106,19 @@ async def receive_batch(
         for d in deliveries
     ]
     accepted = [o.envelope for o in outcomes if isinstance(o, Accepted)]
+    inbox = await uow.inbox.get_many([(e.sender, e.id) for e in accepted])
+    originals = await uow.messages.get_many(
+        [(hub.party, e.reply_to) for e in accepted if e.reply_to is not None]
+    )
+    # Every case the batch may touch is held at once, before any of its handover rows:
+    # batches on other cases go on beside this one, and none waits for another in a cycle.
+    await uow.ledger.hold(
+        {e.case.ref for e in accepted if e.case is not None}
+        | {m.case_ref for m in originals.values() if m.case_ref is not None}
+    )
     batch = _Batch(
-        inbox=await uow.inbox.get_many([(e.sender, e.id) for e in accepted]),
-        originals=await uow.messages.get_many(
-            [(hub.party, e.reply_to) for e in accepted if e.reply_to is not None]
-        ),
+        inbox=inbox,
+        originals=originals,
         opened_cases=await uow.ledger.opened(
             [e.case.ref for e in accepted if e.case is not None and e.type in _LEDGER_TYPES]
         ),

@@ -152,6 +152,9 @@ async def fire_due_timers(store: Store, hub: Hub, claim: Claim, now: datetime) -
         timers = await uow.timers.claim_due(
             now=now, limit=claim.limit, lease=claim.lease, claimer=claim.claimer
         )
+        # The handovers these timers are about (by their notice's id), their cases all held
+        # at once in the store's one order, as a batch of deliveries holds its cases.
+        await uow.handovers.hold_cases_of({timer.subject_id for timer in timers})
         for timer in timers:
             if timer.timer_id is not None:
                 await uow.timers.done(timer.timer_id, now)

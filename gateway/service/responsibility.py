@@ -34,22 +34,21 @@ from gateway.domain.handover import (
     on_undeliverable,
     on_withdrawal,
 )
-from gateway.domain.ledger import EntryDraft, LedgerEntry, chain_entry
+from gateway.domain.ledger import EntryDraft, decided_entry
 from gateway.domain.monitoring import CheckState, on_request_sent, on_response, plan_of_notice
 from gateway.service import case_deadlines, escalations, retention
 from gateway.service.outgoing import Hub, build, send
 from gateway.service.ports import StoredMessage, Timer, UnitOfWork
 
 
-async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> LedgerEntry:
-    """Chain a ledger entry after the case's last and the chain's head."""
-    head = await uow.ledger.head()
+async def append(uow: UnitOfWork, draft: EntryDraft, vt: str) -> None:
+    """Add the case's next ledger entry: decided now on the case's last (the case is held
+    until the transaction ends), linked into the chain when the transaction commits."""
+    await uow.ledger.hold([draft.case_ref])
     last = await uow.ledger.last_of(draft.case_ref)
     if last is not None and draft.at < last.at:  # instances' clocks differ a little
         draft = replace(draft, at=last.at)
-    entry = chain_entry(draft, case_last=last, head=head, vt=vt)
-    await uow.ledger.append(entry)
-    return entry
+    await uow.ledger.append(decided_entry(draft, case_last=last, vt=vt))
 
 
 async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any], hub: Hub) -> None:
@@ -63,6 +62,8 @@ async def vt_sends(uow: UnitOfWork, message: StoredMessage, body: dict[str, Any]
         return
     # §5.1: an overige zorgmelding is an advice, no dossier: it opens no case in the ledger.
     advice = message.type == "zorgmelding.forward"
+    if not advice:
+        await uow.ledger.hold([message.case_ref])  # two first messages of a case take turns
     opens_case = not advice and await uow.ledger.last_of(message.case_ref) is None
     await case_deadlines.vt_sends(
         uow, message, body, vt=vt, calendar=calendar, opens_case=opens_case

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
@@ -19,7 +19,7 @@ from gateway.domain.delivery import StatusChange, TimerKind
 from gateway.domain.errors import TransientError
 from gateway.domain.escalation import Escalation
 from gateway.domain.handover import Overdracht
-from gateway.domain.ledger import LedgerEntry
+from gateway.domain.ledger import LedgerEntry, linked
 from gateway.domain.monitoring import MonitoringCheck
 from gateway.service.ports import (
     Alert,
@@ -127,6 +127,7 @@ class _Transaction:
 
     def __init__(self, state: _State) -> None:
         self._state: _State | None = state
+        self.ledger_appended: list[LedgerEntry] = []  # linked when the block ends
 
     @property
     def state(self) -> _State:
@@ -451,7 +452,7 @@ class MemoryRejections:
 
 
 class MemoryLedger:
-    """The ledger's chain by sequence; a taken sequence or hash is a TransientError, as in SQL."""
+    """The ledger's chain by sequence: entries appended in a block are linked when it ends."""
 
     def __init__(self, tx: _Transaction) -> None:
         self._tx = tx
@@ -460,29 +461,38 @@ class MemoryLedger:
         return [entry for _, entry in sorted(self._tx.state.ledger.items())]
 
     async def head(self) -> LedgerEntry | None:
-        # One transaction at a time: the head is held until the block ends anyway.
         entries = self._tx.state.ledger
         return entries[max(entries)] if entries else None
+
+    async def hold(self, case_refs: Collection[str]) -> None:
+        return None  # one transaction at a time: every case is held anyway
 
     async def last_of(self, case_ref: str) -> LedgerEntry | None:
         history = await self.history(case_ref)
         return history[-1] if history else None
 
     async def history(self, case_ref: str) -> Sequence[LedgerEntry]:
-        return [entry for entry in self._ordered() if entry.case_ref == case_ref]
+        every = [*self._ordered(), *self._tx.ledger_appended]
+        return [entry for entry in every if entry.case_ref == case_ref]
 
     async def opened(self, case_refs: Sequence[str]) -> set[str]:
         wanted = set(case_refs)
-        return {entry.case_ref for entry in self._ordered() if entry.case_ref in wanted}
+        every = [*self._ordered(), *self._tx.ledger_appended]
+        return {entry.case_ref for entry in every if entry.case_ref in wanted}
 
     async def append(self, entry: LedgerEntry) -> None:
         entry = replace(entry, at=as_utc(entry.at), evidence=dict(entry.evidence))
+        self._tx.ledger_appended.append(entry)
+
+    async def link(self) -> Sequence[LedgerEntry]:
         entries = self._tx.state.ledger
-        if entry.sequence in entries or any(e.hash == entry.hash for e in entries.values()):
-            raise TransientError(
-                f"ledger entry {entry.sequence} was appended meanwhile: retry the transaction"
-            )
-        entries[entry.sequence] = entry
+        done = []
+        for entry in self._tx.ledger_appended:
+            head = entries[max(entries)] if entries else None
+            done.append(linked(entry, head))
+            entries[done[-1].sequence] = done[-1]
+        self._tx.ledger_appended.clear()
+        return done
 
     async def entries(self, *, after: int, limit: int) -> Sequence[LedgerEntry]:
         return [entry for entry in self._ordered() if entry.sequence > after][: max(limit, 0)]
@@ -509,6 +519,9 @@ class MemoryHandovers:
 
     async def get(self, overdracht_id: str) -> Overdracht | None:
         return self._tx.state.overdrachten.get(overdracht_id)
+
+    async def hold_cases_of(self, overdracht_ids: Collection[str]) -> None:
+        return None  # one transaction at a time
 
     async def save(self, overdracht: Overdracht) -> None:
         self._tx.state.overdrachten[overdracht.id] = _kept_overdracht(overdracht)
@@ -664,7 +677,9 @@ class MemoryStore:
             raise TransientError("memory store is locked by another transaction") from error
         tx = _Transaction(self._state.copy())
         try:
-            yield MemoryUnitOfWork(tx)
+            uow = MemoryUnitOfWork(tx)
+            yield uow
+            await uow.ledger.link()
             self._state = tx.state
         finally:
             tx.end()

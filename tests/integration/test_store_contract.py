@@ -46,11 +46,12 @@ from gateway.domain.handover import (
     on_withdrawal,
 )
 from gateway.domain.ledger import (
+    UNLINKED,
     VEILIG_THUIS,
     EntryDraft,
     EntryKind,
     LedgerEntry,
-    chain_entry,
+    decided_entry,
     verify_chain,
 )
 from gateway.service.ports import (
@@ -60,6 +61,7 @@ from gateway.service.ports import (
     Store,
     StoredMessage,
     Timer,
+    UnitOfWork,
 )
 from tests.fakes.store import MemoryStore
 
@@ -138,16 +140,21 @@ GEMEENTE = "GM0281"
 DIGEST = "sha256:" + "cd" * 32
 
 
+async def decide(uow: UnitOfWork, draft: EntryDraft) -> LedgerEntry:
+    """Hold the case, decide the draft on its last entry and append it, as the service does."""
+    await uow.ledger.hold([draft.case_ref])
+    entry = decided_entry(draft, case_last=await uow.ledger.last_of(draft.case_ref))
+    await uow.ledger.append(entry)
+    return entry
+
+
 async def appended(store: Store, *drafts: EntryDraft) -> list[LedgerEntry]:
-    """Chain and append the drafts as the service does: one transaction each, from the store."""
+    """The drafts appended one transaction each; each as its commit linked it."""
     entries = []
     for draft in drafts:
         async with store.transaction() as uow:
-            head = await uow.ledger.head()
-            case_last = await uow.ledger.last_of(draft.case_ref)
-            entry = chain_entry(draft, case_last=case_last, head=head)
-            await uow.ledger.append(entry)
-        entries.append(entry)
+            await decide(uow, draft)
+            entries.extend(await uow.ledger.link())
     return entries
 
 
@@ -726,31 +733,52 @@ class StoreContract:
         assert last_b == written[4]
         assert last_b.holder is None
 
-    async def test_appending_a_taken_sequence_is_a_transient_error(self, store: Store) -> None:
-        """An entry with a taken sequence is a TransientError; the transaction can be abandoned."""
+    async def test_appended_entries_are_linked_in_order_when_the_transaction_commits(
+        self, store: Store
+    ) -> None:
+        """Until the commit an appended entry is unlinked, yet its case's last; then it is
+        chained after the head in the order appended, with nothing left to link."""
         (first,) = await appended(store, two_cases()[0])
-        rival = chain_entry(
-            EntryDraft.veiligheidsbeoordeling(CASE_B, GEMEENTE, NOW), case_last=None, head=None
-        )
-        assert rival.sequence == first.sequence
-        heads: list[LedgerEntry | None] = []
-
-        async def append_rival() -> None:
-            async with store.transaction() as uow:
-                try:
-                    await uow.ledger.append(rival)
-                finally:
-                    # The refused insert leaves the transaction usable until it is abandoned.
-                    heads.append(await uow.ledger.head())
-
-        with pytest.raises(TransientError):
-            await append_rival()
-        assert heads == [first]
+        drafts = two_cases()
         async with store.transaction() as uow:
-            assert list(await uow.ledger.entries(after=0, limit=10)) == [first]
+            opened_b = await decide(uow, drafts[1])
+            confirmed_a = await decide(uow, drafts[2])
+            assert (opened_b.sequence, opened_b.hash) == (UNLINKED, "")
+            assert await uow.ledger.last_of(CASE_B) == opened_b
+            assert await uow.ledger.last_of(CASE_A) == confirmed_a
+            assert [e.kind for e in await uow.ledger.history(CASE_A)] == [
+                EntryKind.VEILIGHEIDSBEOORDELING,
+                EntryKind.OVERDRACHT_BEVESTIGD,
+            ]
+            assert await uow.ledger.opened([CASE_B, "VT-2026-9999"]) == {CASE_B}
+            assert await uow.ledger.head() == first  # not linked yet
+        async with store.transaction() as uow:
+            entries = list(await uow.ledger.entries(after=0, limit=10))
+            assert await uow.ledger.link() == []
+        assert verify_chain(entries) is None
+        assert [(e.case_ref, e.kind) for e in entries] == [
+            (CASE_A, EntryKind.VEILIGHEIDSBEOORDELING),
+            (CASE_B, EntryKind.VEILIGHEIDSBEOORDELING),
+            (CASE_A, EntryKind.OVERDRACHT_BEVESTIGD),
+        ]
+        assert entries[2].holder == "jbg"
+
+    async def test_a_rolled_back_transaction_links_nothing(self, store: Store) -> None:
+        """Entries appended in a transaction that raises are gone; the next one starts clean."""
+        (first,) = await appended(store, two_cases()[0])
+
+        async def append_then_fail() -> None:
+            async with store.transaction() as uow:
+                await decide(uow, two_cases()[1])
+                raise RolledBackError
+
+        with pytest.raises(RolledBackError):
+            await append_then_fail()
+        async with store.transaction() as uow:
             assert await uow.ledger.last_of(CASE_B) is None
+            assert await uow.ledger.link() == []
         (second,) = await appended(store, two_cases()[1])
-        assert second.sequence == first.sequence + 1
+        assert (second.sequence, second.previous_hash) == (first.sequence + 1, first.hash)
 
     async def test_ledger_entries_page_in_order(self, store: Store) -> None:
         """entries(after, limit) gives the next `limit` entries by sequence, page by page."""
@@ -1095,32 +1123,65 @@ class TestPostgresStore(SqlStoreContract):
         results = await asyncio.gather(open_alert(store), open_alert(other_instance))
         assert sorted(results) == [False, True]
 
-    async def test_two_instances_appending_at_once_both_extend_the_chain(
+    async def test_two_instances_on_different_cases_do_not_wait_for_each_other(
         self, store: Store, other_instance: Store
     ) -> None:
-        """An appender that waited for another's head gets the head that one committed.
-
-        The first transaction holds the chain (head read, entry appended, not committed);
-        the second instance's head() waits, then returns the new head, so its entry
-        follows it: no collision on the sequence, no retry, one unbroken chain.
-        """
+        """The chain is taken only at commit: while one transaction holds case A with an
+        entry appended, another instance appends to case B and commits; A's entry then
+        follows B's in one unbroken chain."""
         (first,) = await appended(store, two_cases()[0])
-        drafts = two_cases()[1:3]
+        drafts = two_cases()
         async with store.transaction() as holding:
-            head = await holding.ledger.head()
-            assert head == first
-            mine = chain_entry(drafts[0], case_last=None, head=head)
-            await holding.ledger.append(mine)
-            waiting = asyncio.create_task(appended(other_instance, drafts[1]))
+            await decide(holding, drafts[2])  # A confirmed, not committed
+            (theirs,) = await asyncio.wait_for(appended(other_instance, drafts[1]), 5)
+        async with store.transaction() as uow:
+            entries = list(await uow.ledger.entries(after=0, limit=10))
+        assert verify_chain(entries) is None
+        assert entries[:2] == [first, theirs]
+        assert (entries[2].case_ref, entries[2].kind) == (CASE_A, EntryKind.OVERDRACHT_BEVESTIGD)
+
+    async def test_two_instances_on_one_case_take_turns(
+        self, store: Store, other_instance: Store
+    ) -> None:
+        """A second transaction on a held case waits for the first to commit, then decides on
+        the first's entry: the regie change follows the confirmation it needs."""
+        await appended(store, two_cases()[0])
+        drafts = two_cases()
+        async with store.transaction() as holding:
+            await decide(holding, drafts[2])  # A confirmed to jbg, not committed
+            waiting = asyncio.create_task(appended(other_instance, drafts[3]))
             await asyncio.sleep(0.3)
             assert not waiting.done()  # held until the first commits
         (theirs,) = await asyncio.wait_for(waiting, 5)
-        assert theirs.sequence == mine.sequence + 1
-        assert theirs.previous_hash == mine.hash
+        assert (theirs.holder, theirs.regievoerder) == ("jbg", "wijkteam-oost")
         async with store.transaction() as uow:
-            entries = await uow.ledger.entries(after=0, limit=10)
+            entries = list(await uow.ledger.entries(after=0, limit=10))
         assert verify_chain(entries) is None
-        assert list(entries) == [first, mine, theirs]
+        assert [e.kind for e in entries] == [
+            EntryKind.VEILIGHEIDSBEOORDELING,
+            EntryKind.OVERDRACHT_BEVESTIGD,
+            EntryKind.REGIE_GEWIJZIGD,
+        ]
+
+    async def test_a_handover_row_waits_for_the_transaction_holding_its_case(
+        self, store: Store, other_instance: Store
+    ) -> None:
+        """Case, then row: reading a handover to change it holds its case first, so it waits
+        for a transaction that extends that case's ledger (and none waits in a cycle)."""
+        async with store.transaction() as uow:
+            await uow.handovers.save(notice("n1"))
+        await appended(store, two_cases()[0])
+        async with store.transaction() as holding:
+            await decide(holding, two_cases()[2])
+
+            async def read_handover() -> Overdracht | None:
+                async with other_instance.transaction() as uow:
+                    return await uow.handovers.get("n1")
+
+            waiting = asyncio.create_task(read_handover())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+        assert await asyncio.wait_for(waiting, 5) is not None
 
     async def test_an_unreachable_database_is_a_transient_error(self) -> None:
         """Nothing listening: TransientError, so the caller retries instead of rejecting."""

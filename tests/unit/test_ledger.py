@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gateway.domain.errors import ErrorCode, PermanentError
 from gateway.domain.ledger import (
     GENESIS_HASH,
+    UNLINKED,
     VEILIG_THUIS,
     BrokenLedgerError,
     EntryDraft,
@@ -24,6 +25,9 @@ from gateway.domain.ledger import (
     Evidence,
     LedgerEntry,
     ResponsibilityLedger,
+    chain_entry,
+    decided_entry,
+    linked,
     verify_chain,
 )
 
@@ -529,3 +533,29 @@ def test_a_ledger_refuses_to_build_on_a_broken_chain() -> None:
 def test_an_empty_ledger_has_the_genesis_head() -> None:
     """Nothing written yet: the head is the genesis value (DESIGN.md)."""
     assert ResponsibilityLedger().head_hash == GENESIS_HASH
+
+
+def test_an_entry_decided_on_its_case_alone_links_to_what_chain_entry_gives() -> None:
+    """Deciding (the case's history) and linking (the chain's head) are two steps: a store
+    decides while holding only the case and links at commit, to the same entry."""
+    ledger = ResponsibilityLedger()
+    ledger.append(assessed())
+    other = ledger.append(assessed("VT-2026-000124", T0 + timedelta(hours=1)))
+    case_last = ledger.history(CASE)[-1]
+    decided = decided_entry(confirmed(), case_last=case_last)
+    assert (decided.sequence, decided.previous_hash, decided.hash) == (UNLINKED, "", "")
+    assert (decided.holder, decided.regievoerder) == (TEAM, TEAM)
+    entry = linked(decided, other)
+    assert entry == chain_entry(confirmed(), case_last=case_last, head=other)
+    assert (entry.sequence, entry.previous_hash) == (other.sequence + 1, other.hash)
+    assert verify_chain([*ledger.entries, entry]) is None
+    first = linked(decided_entry(assessed(), case_last=None), None)
+    assert (first.sequence, first.previous_hash) == (1, GENESIS_HASH)
+
+
+def test_deciding_refuses_what_the_cases_history_does_not_allow() -> None:
+    """The rules are the case's: a confirmation of a case VT does not hold is refused before
+    anything is linked."""
+    with pytest.raises(PermanentError) as refused:
+        decided_entry(confirmed(), case_last=None)
+    assert refused.value.code is ErrorCode.INVALID_STATE
