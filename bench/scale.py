@@ -8,8 +8,11 @@ instances, and the ratio of each to one instance (the goal: two instances at
 least 1.6 times one).
 
 `--ledger` makes every message move the responsibility ledger (regie changes
-on a case handed over to the team, instead of a case the gateway never saw):
-every instance then appends to the one hash chain.
+on cases handed over to the team, instead of a case the gateway never saw):
+every instance then appends to the one hash chain. The changes go to
+`--cases` cases in turn (400): a case's own entries are decided one
+transaction at a time, the chain is taken only to link them at commit, so
+`--cases 1` shows the one-case limit and more cases show the chain's.
 
 The gateways, PostgreSQL, RabbitMQ and this load generator share the
 machine's cores: on a small machine the figures say as much about the cores
@@ -19,7 +22,8 @@ each; Linux, as root): the gateways are then what limits, and the figures
 show how the instances share the work.
 
     .venv/bin/python bench/scale.py [--messages 5000] [--window 200] [--instances 1 2 3]
-                                    [--rounds 1] [--ledger] [--cpu-per-instance CORES]
+                                    [--rounds 1] [--ledger [--cases 400]]
+                                    [--cpu-per-instance CORES]
 """
 
 from __future__ import annotations
@@ -45,28 +49,47 @@ GOAL = 1.6
 PERIOD_US = 100_000  # the CPU quota's period: 0.1 s
 
 
-async def hand_over_case(rig: GatewayRig) -> None:
-    """VT hands CASE over to the team and the team confirms: its regie changes reach the ledger."""
+def ledger_cases(count: int) -> list[dict[str, str]]:
+    """`count` synthetic cases of one municipality (the first is CASE of bench/throughput.py)."""
+    first = int(CASE["ref"].rsplit("-", 1)[1])
+    return [{**CASE, "ref": f"VT-2026-{first + i:06d}"} for i in range(count)]
+
+
+async def hand_over_cases(rig: GatewayRig, cases: list[dict[str, str]]) -> None:
+    """VT hands each case over to the team and the team confirms: its regie changes reach
+    the ledger."""
     body = example("overdracht.notice")["body"]
     in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
     body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}
-    status, created = await asyncio.to_thread(
-        rig.api,
-        "POST",
-        "/messages",
-        {"type": "overdracht.notice", "case": CASE, "body": body, "recipients": [PARTY]},
-    )
-    assert status == 201, created
-    notice_id = created["messages"][0]["id"]
-    async with WirePartner(PARTY, rig.credentials[PARTY], rig.signing_key(PARTY)) as team:
-        notice = await team.receive(timeout=30)
-        while notice["id"] != notice_id:
-            notice = await team.receive(timeout=30)
-        confirmation = team.envelope(
-            "overdracht.confirmation", reply_to=notice_id, thread=notice["thread"], case=CASE
+    notices = set()
+    for case in cases:
+        status, created = await asyncio.to_thread(
+            rig.api,
+            "POST",
+            "/messages",
+            {"type": "overdracht.notice", "case": case, "body": body, "recipients": [PARTY]},
         )
-        await team.send(confirmation)
-        await team.receive_until("receipt", reply_to=confirmation["id"], timeout=30)
+        assert status == 201, created
+        notices.add(created["messages"][0]["id"])
+    async with WirePartner(PARTY, rig.credentials[PARTY], rig.signing_key(PARTY)) as team:
+        confirmations = set()
+        while notices:
+            notice = await team.receive(timeout=120)
+            if notice["id"] not in notices:
+                continue
+            notices.discard(notice["id"])
+            confirmation = team.envelope(
+                "overdracht.confirmation",
+                reply_to=notice["id"],
+                thread=notice["thread"],
+                case=notice["case"],
+            )
+            await team.send(confirmation)
+            confirmations.add(confirmation["id"])
+        while confirmations:  # their receipts, in whatever order the instances send them
+            answer = await team.receive(timeout=120)
+            if answer["type"] == "receipt":
+                confirmations.discard(answer.get("reply_to"))
 
 
 @contextmanager
@@ -99,8 +122,9 @@ def cpu_limited(pids: list[int], cores: float) -> Iterator[None]:
 
 
 def run_with(
-    instances: int, count: int, window: int, *, ledger: bool, cores: float | None
+    instances: int, count: int, window: int, *, cases: int | None, cores: float | None
 ) -> Figures:
+    """`cases` None: one case the ledger does not know; else that many handed over first."""
     name = f"gateway, PG, {instances} instance{'s' if instances > 1 else ''}"
     if cores is not None:
         name += f" @{cores:g} core"
@@ -113,9 +137,11 @@ def run_with(
         limited = cpu_limited(pids, cores) if cores is not None else nullcontext()
         with limited:
             try:
-                if ledger:
-                    asyncio.run(hand_over_case(rig))
-                return asyncio.run(through_gateway(rig, count, window, name))
+                if cases is None:
+                    return asyncio.run(through_gateway(rig, count, window, name))
+                handed_over = ledger_cases(cases)
+                asyncio.run(hand_over_cases(rig, handed_over))
+                return asyncio.run(through_gateway(rig, count, window, name, handed_over))
             finally:
                 for gateway in gateways:
                     gateway.stop()
@@ -129,17 +155,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="each count this often, in turn")
     parser.add_argument("--ledger", action="store_true", help="every message appends to the ledger")
     parser.add_argument(
+        "--cases", type=int, default=400, help="with --ledger: the cases the changes go to in turn"
+    )
+    parser.add_argument(
         "--cpu-per-instance", type=float, metavar="CORES", help="each gateway's CPU limit"
     )
     args = parser.parse_args()
     runs: dict[int, list[Figures]] = {count: [] for count in args.instances}
     for _ in range(args.rounds):  # in turn, so that a busy spell of the machine hits all
         for count in args.instances:
+            cases = args.cases if args.ledger else None
             run = run_with(
-                count, args.messages, args.window, ledger=args.ledger, cores=args.cpu_per_instance
+                count, args.messages, args.window, cases=cases, cores=args.cpu_per_instance
             )
             runs[count].append(run)
-    case = "each moves the ledger" if args.ledger else "a case the ledger does not know"
+    case = (
+        f"each moves the ledger, on {args.cases} handed-over cases in turn"
+        if args.ledger
+        else "a case the ledger does not know"
+    )
     limit = (
         f"each gateway limited to {args.cpu_per_instance:g} core"
         if args.cpu_per_instance is not None

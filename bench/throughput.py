@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +103,15 @@ async def round_trips(
     return seconds, latencies
 
 
-async def through_gateway(rig: GatewayRig, count: int, window: int, name: str) -> Figures:
+async def through_gateway(
+    rig: GatewayRig, count: int, window: int, name: str, cases: Sequence[dict[str, str]] = (CASE,)
+) -> Figures:
+    """`count` regie changes from PARTY, on the `cases` in turn, `window` in flight."""
     partner = WirePartner(PARTY, rig.credentials[PARTY], rig.signing_key(PARTY))
     async with partner:
-        envelopes = [partner.envelope("regie.change", case=CASE) for _ in range(count)]
+        envelopes = [
+            partner.envelope("regie.change", case=cases[i % len(cases)]) for i in range(count)
+        ]
         messages = [(e["id"], json.dumps(e).encode()) for e in envelopes]
 
         async def send(raw: bytes, key: str) -> None:
