@@ -8,9 +8,13 @@ may rely on.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -122,6 +126,27 @@ async def claim(store: Store, claimer: str, now: datetime = NOW, limit: int = 10
     async with store.transaction() as uow:
         items = await uow.outbox.claim(limit=limit, now=now, lease=LEASE, claimer=claimer)
     return [item.message_id for item in items]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DOOMED_CLAIMER = """
+import asyncio, json, sys
+from datetime import datetime, timedelta
+from adapters.store import open_store
+
+async def main(dsn: str, now: str) -> None:
+    store = await open_store(dsn)
+    async with store.transaction() as uow:
+        timers = await uow.timers.claim_due(
+            now=datetime.fromisoformat(now), limit=10, lease=timedelta(seconds=30), claimer="doomed"
+        )
+        print(json.dumps([t.subject_id for t in timers]), flush=True)
+        await asyncio.sleep(3600)  # killed here, its claim not committed
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+"""An instance's timer loop cut short: it claims the due timers and is killed before it commits."""
 
 
 def receipt_timer(subject_id: str, due_at: datetime, kind: TimerKind = TimerKind.RECEIPT) -> Timer:
@@ -1112,6 +1137,38 @@ class TestPostgresStore(SqlStoreContract):
                 )
         assert [t.subject_id for t in mine] == ["m0", "m1"]
         assert [t.subject_id for t in theirs] == ["m2", "m3"]
+
+    async def test_timers_claimed_by_a_killed_instance_go_to_the_other_at_once(
+        self, store: Store, other_instance: Store, postgres_dsn: str
+    ) -> None:
+        """A process that claimed due timers is killed (SIGKILL) before it commits: the other
+        instance skips them while it lives, and takes them as soon as it is dead, at the same
+        moment, not after the lease: the claim was never committed, and PostgreSQL ends the
+        dead process's transaction when its connection drops."""
+        async with store.transaction() as uow:
+            for n in range(3):
+                await uow.timers.schedule(receipt_timer(f"m{n}", NOW + n * SECOND))
+        later = NOW + 10 * SECOND
+        claimer = subprocess.Popen(
+            [sys.executable, "-c", DOOMED_CLAIMER, postgres_dsn, later.isoformat()],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert claimer.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(claimer.stdout.readline), 30)
+            assert json.loads(line) == ["m0", "m1", "m2"]
+            assert await claim_timers(other_instance, later, "b") == []  # held by a live one
+        finally:
+            claimer.kill()
+            claimer.wait()
+        theirs: list[str] = []
+        for _ in range(50):  # the server notices the closed connection at once, or nearly
+            theirs = await claim_timers(other_instance, later, "b")
+            if theirs:
+                break
+            await asyncio.sleep(0.1)
+        assert theirs == ["m0", "m1", "m2"]
 
     async def test_two_instances_open_one_alert(self, store: Store, other_instance: Store) -> None:
         """Concurrent open() of one key: one wins, the other waits and gets False."""
