@@ -35,7 +35,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.throughput import CASE, PARTY, Figures, through_gateway  # noqa: E402
 from tests.integration.gateway_rig import GatewayRig, gateway_rig  # noqa: E402
-from tests.integration.partner_side import WirePartner, example  # noqa: E402
+from tests.integration.partner_side import WirePartner, notice_body  # noqa: E402
 
 GOAL = 1.6
 PERIOD_US = 100_000  # the CPU quota's period: 0.1 s
@@ -58,9 +57,7 @@ def ledger_cases(count: int) -> list[dict[str, str]]:
 async def hand_over_cases(rig: GatewayRig, cases: list[dict[str, str]]) -> None:
     """VT hands each case over to the team and the team confirms: its regie changes reach
     the ledger."""
-    body = example("overdracht.notice")["body"]
-    in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}
+    body = notice_body(PARTY)
     notices = set()
     for case in cases:
         status, created = await asyncio.to_thread(

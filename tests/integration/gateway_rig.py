@@ -389,6 +389,16 @@ events_interval_ms = 200
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    async def case_held_by(self, case_ref: str, holder: str, timeout: float = 15) -> dict[str, Any]:
+        """The case's view from the API once `holder` holds it; fails after `timeout` s."""
+        view: dict[str, Any] = {}
+        for _ in range(int(timeout * 10)):
+            status, view = self.api("GET", f"/cases/{case_ref}")
+            if status == 200 and view["holder"] == holder:
+                return view
+            await asyncio.sleep(0.1)
+        pytest.fail(f"{case_ref} is not held by {holder}: {view}\n{self.log_tail()}")
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the log; of each process's log when there are several."""
         if len(self.instances) <= 1:

@@ -25,6 +25,17 @@ def example(message_type: str) -> dict[str, Any]:
     return value
 
 
+def notice_body(party: str) -> dict[str, Any]:
+    """The example notice's body, its advised term two weeks ahead (whenever this runs);
+    to the GI without monitoring (§7.1 D)."""
+    body = example("overdracht.notice")["body"]
+    in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+    body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}
+    if party == "jbg":
+        body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
+    return body
+
+
 class WirePartner:
     """One party's broker connection and key, as a test drives it."""
 

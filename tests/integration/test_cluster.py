@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from gateway.cli import main as cli
 from gateway.service.pipeline import Verifier
 from tests.integration.amqp_support import UNREACHABLE_PORT
 from tests.integration.gateway_rig import GatewayRig, postgres_database
-from tests.integration.partner_side import example
+from tests.integration.partner_side import example, notice_body
 from tests.integration.rabbit_nodes import RabbitNode, await_cluster, rabbit_cluster
 
 pytestmark = pytest.mark.integration
@@ -198,16 +198,6 @@ class PartnerSystems:
                     self.refusals.append(f"{party} {notice_id}: {response.status} {reply}")
             except aiohttp.ClientError as error:
                 self.refusals.append(f"{party} {notice_id}: {error!r}")
-
-
-def notice_body(party: str) -> dict[str, Any]:
-    """The example notice's body, its advised term ahead; to the GI without monitoring (§7.1 D)."""
-    body: dict[str, Any] = example("overdracht.notice")["body"]
-    in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}  # ahead, whenever this runs
-    if party == "jbg":
-        body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
-    return body
 
 
 @dataclass

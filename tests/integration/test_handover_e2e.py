@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from adapters.store.engine import create_engine
 from gateway.cli import main as cli
 from tests.integration.gateway_rig import GatewayRig, gateway_rig
-from tests.integration.partner_side import WirePartner, example
+from tests.integration.partner_side import WirePartner, notice_body
 
 pytestmark = pytest.mark.integration
 
@@ -34,24 +33,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayRig]:
         assert rig.stop() == 0, rig.log_tail()
 
 
-async def case_until(rig: GatewayRig, holder: str, timeout: float = 15) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(int(timeout * 10)):
-        status, view = rig.api("GET", f"/cases/{CASE['ref']}")
-        if status == 200 and view["holder"] == holder:
-            return view
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{CASE['ref']} is not held by {holder}: {view}\n{rig.log_tail()}")
-
-
 async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_it(
     rig: GatewayRig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """VT holds the case until jbg's confirmation arrives; then jbg, and the chain verifies."""
-    body = example("overdracht.notice")["body"]
-    in_two_weeks = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    body["geadviseerde_termijn"] = {"uiterlijk": in_two_weeks}  # ahead, whenever this runs
-    body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
+    body = notice_body("jbg")
     status, created = rig.api(
         "POST",
         "/messages",
@@ -59,7 +45,7 @@ async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_
     )
     assert status == 201, created
     notice_id = created["messages"][0]["id"]
-    before = await case_until(rig, "vt-gz")
+    before = await rig.case_held_by(CASE["ref"], "vt-gz")
     status, late = rig.api("GET", "/overdue")
     assert status == 200
     assert late["handovers"] == [], "the advised term lies ahead: nothing overdue yet"
@@ -74,7 +60,7 @@ async def test_a_confirmation_over_the_wire_moves_the_case_and_the_ledger_shows_
         )
         await jbg.send(confirmation)
         await jbg.receive_until("receipt", reply_to=confirmation["id"])
-    after = await case_until(rig, "jbg")
+    after = await rig.case_held_by(CASE["ref"], "jbg")
     assert [e["kind"] for e in after["ledger"]] == [
         "veiligheidsbeoordeling",
         "overdracht_bevestigd",

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.domain.canonical import digest
 from gateway.domain.envelope import format_timestamp
 from tests.integration.gateway_rig import GatewayRig, gateway_rig
-from tests.integration.partner_side import WirePartner, example
+from tests.integration.partner_side import WirePartner, notice_body
 
 pytestmark = pytest.mark.integration
 
@@ -95,11 +95,7 @@ async def test_a_handover_over_the_wire_moves_the_counters_and_histograms(
     assert before["vtgw_store_scrape_ok{}"] == 1
     assert before["vtgw_handovers_overdue{}"] == 0
 
-    body = example("overdracht.notice")["body"]
-    body["geadviseerde_termijn"] = {
-        "uiterlijk": (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    }
-    body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
+    body = notice_body("jbg")
     status, created = rig.api(
         "POST",
         "/messages",

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -45,7 +45,7 @@ from gateway.domain.errors import ConfigurationError, TransientError
 from gateway.service.ports import InboxEntry
 from tests.integration.amqp_support import contract, new_party, next_message, read_env_file
 from tests.integration.gateway_rig import GatewayRig
-from tests.integration.partner_side import WirePartner, example
+from tests.integration.partner_side import WirePartner, notice_body
 from tests.integration.rabbit_nodes import (
     GUEST,
     START_TIMEOUT,
@@ -609,11 +609,7 @@ async def test_a_handover_goes_through_a_gateway_that_speaks_tls_only(
     jbg_url = read_env_file(partners / f"{PARTNER}.env")["VTGW_AMQP_URL"]
     assert jbg_url.startswith("amqps://")
 
-    body = example("overdracht.notice")["body"]
-    body["geadviseerde_termijn"] = {
-        "uiterlijk": (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    }
-    body["monitoring"] = {"afgesproken": False, "reden_geen_monitoring": "overdracht_aan_gi"}
+    body = notice_body(PARTNER)
     status, created = rig.api(
         "POST",
         "/messages",
@@ -630,21 +626,11 @@ async def test_a_handover_goes_through_a_gateway_that_speaks_tls_only(
         )
         await jbg.send(confirmation)
         await jbg.receive_until("receipt", reply_to=confirmation["id"], timeout=15)
-    view = await case_held_by(rig, PARTNER)
+    view = await rig.case_held_by(CASE["ref"], PARTNER)
     assert [entry["kind"] for entry in view["ledger"]][-1] == "overdracht_bevestigd"
     log = rig.log_file.read_text(encoding="utf-8", errors="replace")
     assert "PRIVATE KEY" not in log
     assert all(str(pair.key) not in log for pair in material.ours.clients.values())
-
-
-async def case_held_by(rig: GatewayRig, holder: str, timeout: float = 15) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(int(timeout * 10)):
-        status, view = rig.api("GET", f"/cases/{CASE['ref']}")
-        if status == 200 and view["holder"] == holder:
-            return view
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{CASE['ref']} is not held by {holder}: {view}\n{rig.log_tail()}")
 
 
 # --- the partner's settings ----------------------------------------------------------------
